@@ -1,0 +1,44 @@
+# aiaudit: two commands on a fresh machine with Python 3.11 -- `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := .aiaudit-system-deps
+# Debian packages: Chromium for the app's end-to-end test, Noto CJK for Korean documents,
+# poppler-utils (pdftoppm) to rasterise PDFs in tests, Pango for WeasyPrint.
+APT_PACKAGES := chromium fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0
+
+.PHONY: demo test app bench install system-deps clean schemas
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	touch $(STAMP)
+
+system-deps: $(SYSTEM_STAMP)
+
+$(SYSTEM_STAMP):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi; \
+	else echo "note: cannot apt-get install $(APT_PACKAGES); browser and CJK-font steps will say so"; fi
+	touch $(SYSTEM_STAMP)
+
+demo: install system-deps
+	$(BIN)/aiaudit demo
+	$(BIN)/aiaudit app
+
+test: install system-deps
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+schemas: install
+	$(BIN)/python -m audit.schemas
+
+clean:
+	rm -rf $(VENV) .aiaudit out $(SYSTEM_STAMP)

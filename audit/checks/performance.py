@@ -1,0 +1,85 @@
+"""Predictive performance with bootstrap confidence intervals (EU AI Act Art. 15(1), (3); 13(3)(b)(ii))."""
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..findings import Finding, Severity, Status
+from ..metrics.intervals import interval_status
+from ..metrics.performance import HIGHER_IS_BETTER, binary_metrics, multiclass_metrics, regression_metrics
+from .base import AuditContext, Check, CheckConfig, CheckResult
+
+REFERENCES = ["EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(3)", "EU-AI-Act Art. 13(3)(b)(ii)"]
+TITLES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "roc_auc": "ROC AUC",
+          "log_loss": "Log loss", "brier": "Brier score", "ece": "Expected calibration error",
+          "mae": "Mean absolute error", "rmse": "Root mean squared error", "r2": "R²"}
+
+
+class PerformanceConfig(CheckConfig):
+    n_boot: int = Field(500, ge=50, le=20_000, description="Bootstrap replicates for the CIs.")
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Provider-declared bounds, e.g. roc_auc: 0.7 (minimum) or ece: 0.05 (maximum).")
+    severity: Severity = Severity.high
+
+
+def _metric_fn(ctx: AuditContext):
+    y = ctx.data.y
+    preds = ctx.predictions
+    task = ctx.model.task
+    if task == "binary":
+        yt, score, yp = ctx.y_true_bin(), preds.score, preds.y_pred_bin
+        return lambda idx: binary_metrics(yt[idx], score[idx], yp[idx]), len(yt)
+    if task == "multiclass":
+        lookup = {str(c): i for i, c in enumerate(preds.classes)}
+        y_idx = y.astype(str).map(lookup)
+        if y_idx.isna().any():
+            unknown = sorted(set(y.astype(str)) - set(lookup))[:3]
+            raise ValueError(f"label values {unknown} are not model classes {list(lookup)}")
+        y_idx = y_idx.to_numpy().astype(int)
+        return lambda idx: multiclass_metrics(y_idx[idx], preds.proba[idx]), len(y_idx)
+    yv = y.to_numpy(dtype=float)
+    return lambda idx: regression_metrics(yv[idx], preds.y_pred[idx]), len(yv)
+
+
+def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
+    fn, n = _metric_fn(ctx)
+    point = fn(np.arange(n))
+    rng = ctx.rng("performance")
+    ctx.progress(f"performance: {cfg.n_boot} bootstrap replicates over {n} rows")
+    idx_draws = [rng.integers(0, n, size=min(n, 200_000)) for _ in range(cfg.n_boot)]
+    draws = [fn(idx) for idx in idx_draws]
+    result = CheckResult()
+    table = []
+    for name, value in point.items():
+        samples = np.array([d[name] for d in draws])
+        samples = samples[np.isfinite(samples)]
+        alpha = (1 - cfg.confidence) / 2
+        ci = (float(np.quantile(samples, alpha)), float(np.quantile(samples, 1 - alpha))) if samples.size else None
+        key = f"performance.{name}"
+        result.metrics[key] = value if np.isfinite(value) else None
+        if ci:
+            result.metrics[f"{key}.ci_low"], result.metrics[f"{key}.ci_high"] = ci
+        threshold = cfg.thresholds.get(name)
+        hib = HIGHER_IS_BETTER[name]
+        if threshold is None:
+            status, severity = Status.passed, Severity.info
+            detail = f"{TITLES[name]} {value:.4f}" + (f" (95% CI {ci[0]:.4f}–{ci[1]:.4f})" if ci else "") + "; no declared threshold."
+        else:
+            status = Status(interval_status(ci or (value, value), threshold, hib))
+            severity = cfg.severity if status != Status.passed else Severity.info
+            bound = "at least" if hib else "at most"
+            detail = (f"{TITLES[name]} {value:.4f}, CI {ci[0]:.4f}–{ci[1]:.4f}; the policy requires {bound} {threshold}."
+                      if ci else f"{TITLES[name]} {value:.4f}; the policy requires {bound} {threshold}.")
+        result.findings.append(Finding.make("performance", f"{TITLES[name]}", status=status, severity=severity,
+                                            metric=key, value=value, threshold=threshold, ci=ci,
+                                            references=REFERENCES, detail=detail,
+                                            data={"higher_is_better": hib, "n": n, "n_boot": cfg.n_boot}))
+        table.append({"metric": name, "value": value, "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                      "threshold": threshold})
+    result.details = {"task": ctx.model.task, "rows": n, "n_boot": cfg.n_boot, "confidence": cfg.confidence,
+                      "positive_label": ctx.positive_label, "table": table}
+    return result
+
+
+CHECK = Check(name="performance", title="Predictive performance", run=run, config=PerformanceConfig,
+              references=tuple(REFERENCES), requires=frozenset({"tabular", "labels"}), order=10)

@@ -1,0 +1,367 @@
+"""Plan -> run checks -> findings -> store.  Validation happens before anything is written."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import __version__, risk_link
+from .checks import AuditContext, CheckResult, available_checks
+from .checks.base import AuditData, Check
+from .config import Settings
+from .datasets import describe, read_table
+from .errors import EXIT_GATE_FAILED, EXIT_OK, AuditInputError
+from .findings import Finding, Severity, Status
+from .model_io import LoadedModel, sha256_file
+from .policy import Policy, load_policy
+from .records import Records, current_actor, now_iso
+from .registry import AUDITS_EXPERIMENT, ModelRef, Registry
+from .result import AuditResult, CheckRun, DatasetRecord, ModelInfo, PolicyInfo
+from .spec import LoadedSpec, load_spec
+
+MAX_GROUPS = 1000
+LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlflow", "shap", "lime", "fairlearn",
+             "torch", "sae-lens", "transformer-lens")
+
+
+@dataclass
+class PreparedAudit:
+    spec: LoadedSpec
+    policy: Policy
+    model_ref: ModelRef
+    model: LoadedModel
+    data: AuditData
+    dataset_info: Any
+    plan: list[Check]
+    skipped: dict[str, str]
+    card: Any = None
+    classification: Any = None
+
+
+def _validate_data(df: pd.DataFrame, spec: LoadedSpec, model: LoadedModel) -> AuditData:
+    ds = spec.spec.dataset
+    src = spec.resolve(ds.path).as_posix()
+    for col, what in [(ds.label, "label column"), (ds.split_column, "split column")]:
+        if col is not None and col not in df.columns:
+            raise AuditInputError(f"{what} '{col}' is not in the dataset", source=src)
+    for col in ds.protected:
+        if col not in df.columns:
+            raise AuditInputError(f"protected attribute '{col}' is not in the dataset", source=src)
+    train = None
+    if ds.split_column:
+        audited = df[df[ds.split_column].astype(str) == ds.audit_split]
+        if audited.empty:
+            raise AuditInputError(f"no rows with {ds.split_column} == '{ds.audit_split}'", source=src)
+        if ds.train_split is not None:
+            train = df[df[ds.split_column].astype(str) == ds.train_split].reset_index(drop=True)
+            train = train if not train.empty else None
+        df = audited.reset_index(drop=True)
+    if ds.train_path:
+        train = read_table(spec.resolve(ds.train_path))
+    missing = [c for c in model.feature_names if c not in df.columns]
+    if missing:
+        raise AuditInputError(f"dataset does not match the model signature: missing column(s) {missing[:5]}", source=src)
+    for f in model.meta.features:
+        col = df[f.name]
+        if col.isna().all():
+            raise AuditInputError(f"model input column '{f.name}' is entirely empty", source=src)
+        if f.kind == "numeric" and not pd.api.types.is_numeric_dtype(col):
+            raise AuditInputError(f"column '{f.name}' must be numeric for the model, found text such as "
+                                  f"{str(col.dropna().iloc[0])[:40]!r}", source=src)
+    if ds.label is not None:
+        y = df[ds.label]
+        if y.isna().any():
+            raise AuditInputError(f"label column '{ds.label}' has {int(y.isna().sum())} missing values", source=src)
+        if model.task != "regression" and y.nunique() < 2:
+            raise AuditInputError(f"label column '{ds.label}' has a single class; performance and fairness "
+                                  "cannot be measured", source=src)
+    for col in ds.protected:
+        n = df[col].nunique(dropna=False)
+        if n > MAX_GROUPS:
+            raise AuditInputError(f"protected attribute '{col}' has {n} distinct groups (limit {MAX_GROUPS})", source=src)
+    return AuditData(frame=df, label=ds.label, protected=list(ds.protected), train=train)
+
+
+def _requirements_met(check: Check, data: AuditData) -> str | None:
+    if "labels" in check.requires and data.label is None:
+        return "no label column"
+    if "protected" in check.requires and not data.protected:
+        return "no protected attributes declared"
+    if "train" in check.requires and data.train is None:
+        return "no training split"
+    if "lm" in check.requires:
+        return "not a language model"
+    return None
+
+
+def _gate(findings: list[Finding], fail_on: Severity, needs_review: bool) -> tuple[str, int]:
+    if any(f.gates(fail_on) for f in findings):
+        return "failed", EXIT_GATE_FAILED
+    if needs_review or any(f.status != Status.passed for f in findings):
+        return "needs_review", EXIT_OK
+    return "passed", EXIT_OK
+
+
+def _environment() -> dict[str, str]:
+    env = {"aiaudit": __version__}
+    for lib in LIBRARIES:
+        try:
+            env[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return env
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+class AuditEngine:
+    def __init__(self, settings: Settings | None = None, progress: Callable[[str], None] | None = None):
+        self.settings = (settings or Settings.from_env()).ensure()
+        self.progress = progress or (lambda msg: None)
+        self._registry: Registry | None = None
+        self.records = Records(self.settings.records_db)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(self.settings)
+        return self._registry
+
+    # 1. validate everything; write nothing -------------------------------------------
+    def prepare(self, spec_path: str | Path, trust_model: bool = False) -> PreparedAudit:
+        spec = load_spec(spec_path)
+        policy = load_policy(spec.spec.policy, Path(spec.base_dir))
+        card = classification = None
+        if spec.spec.system_card:
+            card = risk_link.load_card(spec.resolve(spec.spec.system_card))
+            classification = risk_link.classify_card(card)
+        checks = available_checks()
+        wanted = spec.spec.checks or policy.pack.required_checks or list(checks)
+        wanted = list(dict.fromkeys(wanted + [c for c in risk_link.required_checks(classification) if c in checks]))
+        unknown = [c for c in wanted if c not in checks]
+        if unknown:
+            raise AuditInputError(f"unknown check(s) {unknown}; available: {list(checks)}", source=spec.path)
+        ref = self.registry.resolve(spec.spec.model)
+        model = self.registry.load(ref, trust=trust_model)
+        ds_path = spec.resolve(spec.spec.dataset.path)
+        df = read_table(ds_path)
+        data = _validate_data(df, spec, model)
+        plan, skipped = [], {}
+        for name, check in checks.items():
+            if name not in wanted:
+                continue
+            reason = _requirements_met(check, data)
+            if reason:
+                skipped[name] = reason
+            else:
+                plan.append(check)
+        ctx_probe = AuditContext(spec=spec, policy=policy, model=model, data=data, evidence_dir=Path("."))
+        for check in plan:
+            ctx_probe.settings(check)  # policy settings are validated up front
+        _ = ctx_probe.positive_label
+        return PreparedAudit(spec, policy, ref, model, data, describe(ds_path, df), plan, skipped, card, classification)
+
+    # 2. run, then publish atomically -----------------------------------------------
+    def run(self, prepared: PreparedAudit, out_dir: Path | None = None) -> AuditResult:
+        self.recover_interrupted()
+        created = datetime.now(timezone.utc)
+        audit_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        partial = self.settings.audits_dir / f".partial-{audit_id}"
+        (partial / "evidence").mkdir(parents=True)
+        (partial / "pid").write_text(str(os.getpid()))
+        ref = prepared.model_ref
+        self.records.log("audit.started", audit_id, {"spec_digest": prepared.spec.digest, "model": ref.uri,
+                                                     "dataset_sha256": prepared.dataset_info.sha256})
+        try:
+            result = self._execute(prepared, audit_id, created, partial)
+            self._publish(result, partial)
+        except BaseException as e:
+            self._fail(audit_id, partial, f"{type(e).__name__}: {e}")
+            raise
+        if out_dir is not None:
+            self.export_result(audit_id, out_dir)
+        return result
+
+    def _execute(self, p: PreparedAudit, audit_id: str, created: datetime, partial: Path) -> AuditResult:
+        ctx = AuditContext(spec=p.spec, policy=p.policy, model=p.model, data=p.data, evidence_dir=partial / "evidence",
+                           seed=p.spec.spec.seed, domain=p.spec.spec.domain, card=p.card,
+                           classification=p.classification, progress=self.progress)
+        findings: list[Finding] = []
+        metrics: dict[str, float | None] = {}
+        runs: dict[str, CheckRun] = {}
+        for check in p.plan:
+            self.progress(f"running {check.name}")
+            t0 = time.perf_counter()
+            try:
+                res: CheckResult = check.run(ctx, ctx.settings(check))
+                runs[check.name] = CheckRun(status="completed", seconds=time.perf_counter() - t0,
+                                            findings=len(res.findings), details=res.details)
+            except Exception as e:  # a crashing check becomes an error finding; the audit goes on
+                msg = f"{type(e).__name__}: {e}"
+                res = CheckResult(findings=[Finding.make(check.name, f"{check.title}: check failed to run",
+                                                         status=Status.error, severity=Severity.medium,
+                                                         metric="error", detail=msg[:2000],
+                                                         references=list(check.references),
+                                                         data={"traceback": traceback.format_exc()[-4000:]})])
+                runs[check.name] = CheckRun(status="error", seconds=time.perf_counter() - t0, findings=1, error=msg[:2000])
+            findings.extend(res.findings)
+            metrics.update(res.metrics)
+        for name, reason in p.skipped.items():
+            runs[name] = CheckRun(status="skipped", seconds=0.0, findings=0, error=reason)
+        risk_block, risk_findings = risk_link.assess(p.card, p.classification,
+                                                     {k: v.status for k, v in runs.items()}, findings)
+        findings.extend(risk_findings)
+        needs_review = bool(risk_block and risk_block.get("needs_review"))
+        status, exit_code = _gate(findings, p.policy.pack.fail_on, needs_review)
+        evidence_root = partial
+        evidence = {f.relative_to(evidence_root).as_posix(): sha256_file(f)
+                    for f in sorted((partial / "evidence").rglob("*")) if f.is_file()}
+        info = p.dataset_info
+        ds = p.spec.spec.dataset
+        return AuditResult(
+            audit_id=audit_id, name=p.spec.spec.name, created_at=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            completed_at=now_iso(), actor=current_actor(), aiaudit_version=__version__, status=status, exit_code=exit_code,
+            spec={"digest": p.spec.digest, "path": p.spec.path, **p.spec.spec.model_dump(mode="json")},
+            model=ModelInfo(name=p.model_ref.name, version=p.model_ref.version, uri=p.model_ref.uri,
+                            format=p.model.meta.format, task=p.model.task, sha256=p.model.meta.sha256,
+                            run_id=p.model_ref.run_id),
+            dataset=DatasetRecord(path=info.path, sha256=info.sha256, rows=len(p.data.frame), label=ds.label,
+                                  protected=ds.protected, columns=info.columns,
+                                  split=ds.audit_split if ds.split_column else None,
+                                  train_rows=None if p.data.train is None else len(p.data.train)),
+            policy=PolicyInfo(name=p.policy.name, version=p.policy.version, checksum=p.policy.checksum,
+                              fail_on=p.policy.pack.fail_on.value),
+            risk=risk_block, findings=findings, metrics=metrics, checks=runs, evidence=evidence,
+            environment=_environment())
+
+    def _publish(self, result: AuditResult, partial: Path) -> None:
+        """MLflow run, then rename into place, then the index row and ledger in one transaction."""
+        mlflow_ids = self._log_mlflow(result, partial)
+        result.mlflow = mlflow_ids
+        (partial / "audit.json").write_text(result.model_dump_json(indent=2))
+        self.registry.client.log_artifact(mlflow_ids["run_id"], str(partial / "audit.json"))
+        self.registry.client.set_terminated(mlflow_ids["run_id"], "FINISHED")
+        final = self.settings.audits_dir / result.audit_id
+        (partial / "pid").unlink()
+        os.replace(partial, final)
+        audit_sha = sha256_file(final / "audit.json")
+        tier = (result.risk or {}).get("tier")
+        with self.records.transaction() as con:
+            self.records.add_audit(con, {
+                "audit_id": result.audit_id, "created_at": result.created_at, "name": result.name,
+                "model_name": result.model.name, "model_version": result.model.version, "model_uri": result.model.uri,
+                "status": result.status, "tier": tier, "exit_code": result.exit_code, "run_id": mlflow_ids["run_id"],
+                "audit_sha256": audit_sha, "path": str(final)})
+            for f in result.findings:
+                self.records.append(con, "finding.recorded", result.audit_id,
+                                    {"finding": f.id, "status": f.status.value, "severity": f.severity.value, "value": f.value})
+            self.records.append(con, "audit.completed", result.audit_id,
+                                {"status": result.status, "exit_code": result.exit_code, "audit_sha256": audit_sha,
+                                 "run_id": mlflow_ids["run_id"]})
+        tags = {"aiaudit.audit_id": result.audit_id, "aiaudit.status": result.status}
+        if tier:
+            tags["aiaudit.tier"] = tier
+        self.registry.set_version_tags(result.model.name, result.model.version, tags)
+
+    def _log_mlflow(self, result: AuditResult, partial: Path) -> dict[str, str]:
+        from mlflow.entities import Metric, Param, RunTag
+        client = self.registry.client
+        exp = self.registry.experiment_id(AUDITS_EXPERIMENT)
+        run = client.create_run(exp, run_name=f"audit {result.name}", tags={
+            "aiaudit.audit_id": result.audit_id, "aiaudit.model": result.model.uri,
+            "aiaudit.kind": "audit", "mlflow.note.content": f"aiaudit audit {result.audit_id}"})
+        run_id = run.info.run_id
+        (partial / "run_id").write_text(run_id)
+        ts = int(time.time() * 1000)
+        params = [Param("spec_digest", result.spec["digest"]), Param("policy.name", result.policy.name),
+                  Param("policy.version", result.policy.version), Param("policy.checksum", result.policy.checksum),
+                  Param("dataset.sha256", result.dataset.sha256), Param("model.uri", result.model.uri),
+                  Param("audit_id", result.audit_id)]
+        metrics = [Metric(_mlflow_key(k), float(v), ts, 0) for k, v in result.metrics.items() if v is not None]
+        tags = [RunTag("aiaudit.status", result.status), RunTag("aiaudit.exit_code", str(result.exit_code))]
+        for i in range(0, max(len(metrics), 1), 900):
+            client.log_batch(run_id, metrics=metrics[i:i + 900], params=params if i == 0 else [], tags=tags if i == 0 else [])
+        if any((partial / "evidence").iterdir()):
+            client.log_artifacts(run_id, str(partial / "evidence"), artifact_path="evidence")
+        return {"run_id": run_id, "experiment_id": exp, "tracking_uri": self.settings.tracking_uri}
+
+    def _fail(self, audit_id: str, partial: Path, reason: str) -> None:
+        run_file = partial / "run_id"
+        if run_file.exists():
+            try:
+                self.registry.client.set_terminated(run_file.read_text().strip(), "FAILED")
+            except Exception:
+                pass
+        shutil.rmtree(partial, ignore_errors=True)
+        self.records.log("audit.failed", audit_id, {"reason": reason[:1000]})
+
+    def recover_interrupted(self) -> list[str]:
+        """Mark audits whose process died mid-run as failed and remove their partial output."""
+        recovered = []
+        for partial in self.settings.audits_dir.glob(".partial-*"):
+            pid_file = partial / "pid"
+            try:
+                pid = int(pid_file.read_text())
+            except (FileNotFoundError, ValueError):
+                pid = -1
+            if pid > 0 and _pid_alive(pid):
+                continue
+            audit_id = partial.name.removeprefix(".partial-")
+            self._fail(audit_id, partial, "interrupted: the audit process ended before completing")
+            recovered.append(audit_id)
+        return recovered
+
+    # reading -----------------------------------------------------------------------
+    def load_result(self, audit_id: str) -> AuditResult:
+        row = self.records.get_audit(audit_id)
+        if row is None:
+            raise AuditInputError("no such audit", source=audit_id)
+        return AuditResult.model_validate_json((Path(row["path"]) / "audit.json").read_text())
+
+    def audit_dir(self, audit_id: str) -> Path:
+        row = self.records.get_audit(audit_id)
+        if row is None:
+            raise AuditInputError("no such audit", source=audit_id)
+        return Path(row["path"])
+
+    def export_result(self, audit_id: str, out_dir: Path) -> Path:
+        """Copy audit.json and its evidence to `out_dir` (files appear complete or not at all)."""
+        src = self.audit_dir(audit_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                dst = out_dir / f.relative_to(src)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dst.with_name(f".{dst.name}.tmp")
+                shutil.copyfile(f, tmp)
+                os.replace(tmp, dst)
+        return out_dir / "audit.json"
+
+
+def _mlflow_key(key: str) -> str:
+    import re
+    return re.sub(r"[^A-Za-z0-9_\-. /:]", "_", key)[:250]
+
+
+def run_spec(spec_path: str | Path, out_dir: Path | None = None, settings: Settings | None = None,
+             trust_model: bool = False, progress: Callable[[str], None] | None = None) -> AuditResult:
+    engine = AuditEngine(settings, progress)
+    return engine.run(engine.prepare(spec_path, trust_model=trust_model), out_dir)

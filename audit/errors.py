@@ -1,0 +1,23 @@
+"""Error types and the documented exit codes of every aiaudit command."""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+class AuditInputError(Exception):
+    """Bad input or usage: reported as one line, exit code 2, nothing written."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, source: str | None = None):
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class IntegrityError(Exception):
+    """A stored artifact or record does not match its recorded hash."""
+
+    exit_code = EXIT_GATE_FAILED

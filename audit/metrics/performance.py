@@ -1,0 +1,77 @@
+"""Predictive-performance metrics (classification and regression)."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def expected_calibration_error(y_true: np.ndarray, score: np.ndarray, n_bins: int = 10) -> float:
+    """Binary ECE with equal-width bins: sum_b (n_b / n) |mean(y)_b - mean(score)_b|."""
+    bins = np.minimum((score * n_bins).astype(int), n_bins - 1)
+    n = np.bincount(bins, minlength=n_bins)
+    sum_y = np.bincount(bins, weights=y_true, minlength=n_bins)
+    sum_p = np.bincount(bins, weights=score, minlength=n_bins)
+    return float(np.abs(sum_y - sum_p).sum() / len(score))
+
+
+def top_label_ece(y_true_idx: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    conf = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true_idx).astype(float)
+    return expected_calibration_error(correct, conf, n_bins)
+
+
+def binary_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula (ties count one half), NaN with one class."""
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def binary_metrics(y: np.ndarray, score: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    eps = 1e-15
+    p = np.clip(score, eps, 1 - eps)
+    both = len(np.unique(y)) == 2
+    return {
+        "accuracy": float((y == y_pred).mean()),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, y_pred)) if both else float("nan"),
+        "roc_auc": binary_auc(y, score),
+        "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        "brier": float(np.mean((score - y) ** 2)),
+        "ece": expected_calibration_error(y, score),
+    }
+
+
+def multiclass_metrics(y_idx: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    y_pred = proba.argmax(axis=1)
+    k = proba.shape[1]
+    present = np.unique(y_idx)
+    p = np.clip(proba[np.arange(len(y_idx)), y_idx], 1e-15, 1)
+    try:
+        auc = float(skm.roc_auc_score(y_idx, proba, multi_class="ovr", labels=list(range(k)))) if len(present) == k else float("nan")
+    except ValueError:
+        auc = float("nan")
+    return {
+        "accuracy": float((y_idx == y_pred).mean()),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_idx, y_pred)),
+        "roc_auc": auc,
+        "log_loss": float(-np.mean(np.log(p))),
+        "ece": top_label_ece(y_idx, proba),
+    }
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    err = pred - y
+    var = np.var(y)
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err ** 2))),
+        "r2": float(1 - np.mean(err ** 2) / var) if var > 0 else float("nan"),
+    }
+
+
+HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "r2": True,
+                    "log_loss": False, "brier": False, "ece": False, "mae": False, "rmse": False}

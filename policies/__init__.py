@@ -1,0 +1,1 @@
+"""Bundled policy packs (YAML data, shipped with the package)."""
