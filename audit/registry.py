@@ -70,9 +70,9 @@ class Registry:
             meta = save_model(estimator, X, model_dir, lineage)
             loaded = load_model_dir(model_dir, meta.sha256)
             output = loaded.predict_proba(example)[:, -1] if meta.task != "regression" else loaded.predict(example)
-            signature = infer_signature(example, output)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                signature = infer_signature(example, output)
                 with mlflow.start_run(experiment_id=self.experiment_id(MODELS_EXPERIMENT), run_name=f"register {name}") as run:
                     mlflow.log_params({"format": meta.format, "task": meta.task, "estimator": meta.estimator[:250],
                                        "dataset.name": lineage.name, "dataset.sha256": lineage.sha256,

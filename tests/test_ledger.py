@@ -1,0 +1,87 @@
+"""The append-only ledger detects every kind of tampering (issue: reliability and security)."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from audit.records import Records
+from conftest import run_cli
+
+
+@pytest.fixture()
+def ledger(tmp_path) -> Records:
+    rec = Records(tmp_path / "records.db")
+    for i in range(6):
+        rec.log("finding.recorded", f"audit-{i // 2}", {"finding": f"f{i}", "value": i * 0.1}, actor=f"user{i % 2}")
+    assert rec.verify().ok
+    return rec
+
+
+def _raw(rec: Records) -> sqlite3.Connection:
+    """What an attacker with file access can do: drop the append-only triggers and edit rows."""
+    con = sqlite3.connect(rec.db_path, isolation_level=None)
+    con.execute("DROP TRIGGER ledger_no_update")
+    con.execute("DROP TRIGGER ledger_no_delete")
+    return con
+
+
+def test_triggers_forbid_update_and_delete(ledger):
+    con = sqlite3.connect(ledger.db_path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        con.execute("UPDATE ledger SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        con.execute("DELETE FROM ledger WHERE seq = 2")
+
+
+def test_edited_payload_detected(ledger):
+    _raw(ledger).execute("UPDATE ledger SET payload = '{\"finding\":\"f2\",\"value\":0.0}' WHERE seq = 3")
+    res = ledger.verify()
+    assert not res.ok and res.first_bad == 3 and "edited" in res.reason
+
+
+def test_edited_actor_detected(ledger):
+    _raw(ledger).execute("UPDATE ledger SET actor = 'mallory' WHERE seq = 4")
+    res = ledger.verify()
+    assert not res.ok and res.first_bad == 4
+
+
+def test_deleted_entry_detected(ledger):
+    _raw(ledger).execute("DELETE FROM ledger WHERE seq = 2")
+    res = ledger.verify()
+    assert not res.ok and res.first_bad == 3
+
+
+def test_reordered_entries_detected(ledger):
+    con = _raw(ledger)
+    con.execute("UPDATE ledger SET seq = 100 WHERE seq = 2")
+    con.execute("UPDATE ledger SET seq = 2 WHERE seq = 3")
+    con.execute("UPDATE ledger SET seq = 3 WHERE seq = 100")
+    res = ledger.verify()
+    assert not res.ok and res.first_bad == 2
+
+
+def test_truncation_detected(ledger):
+    _raw(ledger).execute("DELETE FROM ledger WHERE seq >= 5")
+    res = ledger.verify()
+    assert not res.ok and "truncated" in res.reason and res.first_bad == 5
+
+
+def test_rewritten_chain_tail_detected_against_head(ledger):
+    """Replacing the last entry with a freshly hashed one still contradicts the head record."""
+    from audit.records import entry_hash
+    con = _raw(ledger)
+    row = con.execute("SELECT * FROM ledger WHERE seq = 6").fetchone()
+    forged = entry_hash(6, row[1], "mallory", row[3], row[4], row[6], row[7])
+    con.execute("UPDATE ledger SET actor = 'mallory', entry_hash = ? WHERE seq = 6", (forged,))
+    res = ledger.verify()
+    assert not res.ok and res.first_bad == 6
+
+
+def test_cli_verify_exit_codes(ledger, tmp_path):
+    env = {"AIAUDIT_HOME": str(tmp_path)}
+    ok = run_cli("ledger", "verify", env=env)
+    assert ok.returncode == 0 and "6 entries" in ok.stdout
+    _raw(ledger).execute("UPDATE ledger SET event = 'audit.signed_off' WHERE seq = 5")
+    bad = run_cli("ledger", "verify", env=env)
+    assert bad.returncode == 1 and "entry 5" in bad.stderr
