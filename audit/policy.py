@@ -20,6 +20,17 @@ class DomainOverride(BaseModel):
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class Limits(BaseModel):
+    """Resource bounds: an audit that reaches one says so in a finding instead of running out of memory."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_rows_in_memory: int = Field(2_000_000, ge=1, description="Above this, count-based checks stream and row-level checks use a sample.")
+    max_rows: int = Field(200_000_000, ge=1, description="Hard bound on audited rows.")
+    max_columns: int = Field(10_000, ge=1)
+    max_groups: int = Field(1_000, ge=1, description="Distinct values allowed in one protected attribute.")
+    sample_rows: int = Field(50_000, ge=100, description="Rows kept for row-level checks when streaming.")
+
+
 class PolicyPack(BaseModel):
     """A named, versioned set of check thresholds and gates."""
 
@@ -34,6 +45,7 @@ class PolicyPack(BaseModel):
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-check settings.")
     domains: dict[str, DomainOverride] = Field(default_factory=dict)
     threshold_source: str = Field("provider_declared", description="Art. 9(8): thresholds are provider-declared.")
+    limits: Limits = Field(default_factory=Limits)
 
 
 class Policy(BaseModel):

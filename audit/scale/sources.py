@@ -1,0 +1,47 @@
+"""Chunked reading of CSV and Parquet with pyarrow: memory bounded by the chunk size."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..errors import AuditInputError
+
+
+def iter_chunks(path: str | Path, columns: Sequence[str] | None = None, chunk_rows: int = 500_000) -> Iterator[pd.DataFrame]:
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith(".parquet"):
+        pf = pq.ParquetFile(p)
+        missing = [c for c in columns or [] if c not in pf.schema_arrow.names]
+        if missing:
+            raise AuditInputError(f"column(s) {missing[:5]} not in the dataset", source=str(path))
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(columns) if columns else None):
+            yield batch.to_pandas()
+    elif name.endswith((".csv", ".csv.gz")):
+        read = pacsv.ReadOptions(block_size=1 << 24)
+        convert = pacsv.ConvertOptions(include_columns=list(columns) if columns else None)
+        reader = pacsv.open_csv(p, read_options=read, convert_options=convert)
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in reader:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= chunk_rows:
+                yield pa.Table.from_batches(pending).to_pandas()
+                pending, size = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+    else:
+        raise AuditInputError("streaming needs .csv, .csv.gz or .parquet", source=str(path))
+
+
+def count_rows(path: str | Path) -> int | None:
+    p = Path(path)
+    if p.name.lower().endswith(".parquet"):
+        return pq.ParquetFile(p).metadata.num_rows
+    return None
