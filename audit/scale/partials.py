@@ -55,9 +55,10 @@ def sample_keys(frame: pd.DataFrame, seed: int) -> np.ndarray:
     return content ^ np.uint64(np.random.default_rng(seed).integers(0, 2**63))
 
 
-def _strata(frame: pd.DataFrame, plan: MapPlan) -> pd.Series:
+def _strata(frame: pd.DataFrame, plan: MapPlan) -> np.ndarray:
+    """Stratum id (label x protected groups) as a content hash, comparable across chunks."""
     cols = [plan.label, *plan.protected]
-    return frame[cols].astype(str).agg("|".join, axis=1)
+    return pd.util.hash_pandas_object(frame[cols].astype(str), index=False).to_numpy()
 
 
 def _bottom_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:
