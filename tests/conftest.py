@@ -72,6 +72,7 @@ def copy_example(name: str, dest: Path) -> Path:
     """Copy an example spec next to a copy of the data it points at, for tests that edit specs."""
     src = ROOT / "examples" / name
     shutil.copytree(src, dest / "examples" / name)
+    shutil.copytree(ROOT / "examples" / "cards", dest / "examples" / "cards", dirs_exist_ok=True)
     (dest / "data").mkdir(exist_ok=True)
     for f in (ROOT / "data").glob("*.csv.gz"):
         shutil.copy(f, dest / "data" / f.name)
