@@ -1,0 +1,35 @@
+"""CSV export that spreadsheets cannot execute: text cells starting with = + - @ (or tab/CR) are quoted.
+
+OWASP "CSV injection": a leading apostrophe makes Excel/LibreOffice treat the cell as text.
+Numbers are written as numbers (a negative float is not a formula).
+"""
+from __future__ import annotations
+
+import csv
+import numbers
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Return `value` unchanged unless it is text a spreadsheet would read as a formula."""
+    if value is None or isinstance(value, (bool, numbers.Number)):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
+    """Write dict rows to `path` (UTF-8, header first); header names are neutralised too."""
+    rows = list(rows)
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([neutralise(c) for c in columns])
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else neutralise(r.get(c)) for c in columns])
+    return path
