@@ -88,6 +88,7 @@ class AuditContext:
     domain: str | None = None
     card: Any | None = None
     classification: Any | None = None
+    population: Any | None = None  # audit.scale.population.Population when the data were streamed
     shared: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] = lambda msg: None
 

@@ -116,8 +116,9 @@ def _attribute_labels(ctx: AuditContext, cfg: FairnessConfig, res: CheckResult) 
     """String group labels per usable protected attribute; constant ones become findings."""
     frame = ctx.data.frame
     labels, info = {}, {}
+    streamed_bins = ctx.population.numeric_bins if ctx.population is not None else None
     for col in ctx.data.protected:
-        bins = fm.numeric_bins(frame[col], cfg.max_numeric_levels)
+        bins = streamed_bins.get(col) if streamed_bins is not None else fm.numeric_bins(frame[col], cfg.max_numeric_levels)
         lab = fm.group_labels(frame[col], bins)
         n_missing = int(frame[col].isna().sum())
         info[col] = {"binned_at": bins, "missing": n_missing, "dtype": str(frame[col].dtype)}
@@ -432,7 +433,10 @@ def measure_classification(ctx: AuditContext, cfg: FairnessConfig, labels: dict[
     tables: list[tuple[fm.CountTable, list[Analysis]]] = []
     y_idx = y if labelled else np.zeros(len(yhat), dtype=int)
     for attrs in attr_sets:
-        table = fm.count_table(lab[list(attrs)], y_idx, yhat, classes)
+        if ctx.population is not None:  # streamed: counts over every row, not the sample
+            table = ctx.population.partial.groups.restrict(attrs, classes)
+        else:
+            table = fm.count_table(lab[list(attrs)], y_idx, yhat, classes)
         members = []
         for combo in wanted:
             if not set(combo) <= set(attrs) or (len(attr_sets) > 1 and combo != attrs):
@@ -701,7 +705,7 @@ def run(ctx: AuditContext, cfg: FairnessConfig) -> CheckResult:
     proxy_rows = _proxies(ctx, cfg, labels, res) if cfg.proxies.enabled and labels else []
     tables = evidence.write_tables(ctx, reports, cfg) if reports else {}
     res.details = {
-        "task": ctx.model.task, "rows": len(ctx.data.frame), "labelled": ctx.data.label is not None,
+        "task": ctx.model.task, "rows": ctx.population.rows if ctx.population is not None else len(ctx.data.frame), "labelled": ctx.data.label is not None,
         "positive_label": ctx.positive_label, "attributes_info": info,
         "settings": {"n_boot": cfg.n_boot, "confidence": cfg.confidence, "bootstrap": "multinomial over group×y×ŷ cells "
                      "(equivalent to a non-stratified row bootstrap)", "min_group_size": cfg.min_group_size,

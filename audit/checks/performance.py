@@ -6,6 +6,7 @@ from pydantic import Field
 
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
+from ..metrics.score_histogram import ScoreHistogram
 from ..metrics.performance import HIGHER_IS_BETTER, binary_metrics, multiclass_metrics, regression_metrics
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
@@ -41,17 +42,42 @@ def _metric_fn(ctx: AuditContext):
     return lambda idx: regression_metrics(yv[idx], preds.y_pred[idx]), len(yv)
 
 
-def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
+ROW_BOOTSTRAP_MAX = 100_000
+
+
+def _histogram(ctx: AuditContext, cfg: PerformanceConfig) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
+    """Point estimates and replicates from a score histogram (multinomial over its cells).
+
+    The histogram comes from the streamed population, or is built here for large in-memory data."""
+    if ctx.population is not None:
+        hist = ctx.population.partial.histogram
+    else:
+        hist = ScoreHistogram.from_arrays(ctx.y_true_bin(), ctx.predictions.score, ctx.predictions.y_pred_bin)
+    point = hist.metrics()
+    rng = ctx.rng("performance")
+    flat = hist.counts.ravel()
+    draws = rng.multinomial(hist.n, flat / flat.sum(), size=cfg.n_boot).reshape((cfg.n_boot,) + hist.counts.shape)
+    samples = {k: v for k, v in hist.replicate(draws).items()}
+    return point, samples, hist.n
+
+
+def _in_memory(ctx: AuditContext, cfg: PerformanceConfig) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
     fn, n = _metric_fn(ctx)
     point = fn(np.arange(n))
     rng = ctx.rng("performance")
     ctx.progress(f"performance: {cfg.n_boot} bootstrap replicates over {n} rows")
-    idx_draws = [rng.integers(0, n, size=min(n, 200_000)) for _ in range(cfg.n_boot)]
-    draws = [fn(idx) for idx in idx_draws]
+    draws = [fn(rng.integers(0, n, size=n)) for _ in range(cfg.n_boot)]
+    return point, {k: np.array([d[k] for d in draws]) for k in point}, n
+
+
+def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
+    binned = ctx.population is not None or (ctx.model.task == "binary" and len(ctx.data.frame) > ROW_BOOTSTRAP_MAX)
+    point, replicates, n = (_histogram if binned else _in_memory)(ctx, cfg)
+    auc_bound = point.pop("roc_auc_error_bound", None)
     result = CheckResult()
     table = []
     for name, value in point.items():
-        samples = np.array([d[name] for d in draws])
+        samples = replicates[name]
         samples = samples[np.isfinite(samples)]
         alpha = (1 - cfg.confidence) / 2
         ci = (float(np.quantile(samples, alpha)), float(np.quantile(samples, 1 - alpha))) if samples.size else None
@@ -77,7 +103,11 @@ def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
         table.append({"metric": name, "value": value, "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                       "threshold": threshold})
     result.details = {"task": ctx.model.task, "rows": n, "n_boot": cfg.n_boot, "confidence": cfg.confidence,
-                      "positive_label": ctx.positive_label, "table": table}
+                      "positive_label": ctx.positive_label, "table": table,
+                      "method": ("multinomial bootstrap over a (label x prediction x 10,000 score bins) table of every row; "
+                                 f"ROC AUC exact to within {auc_bound:.2e}" if binned else "row bootstrap")}
+    if auc_bound is not None:
+        result.metrics["performance.roc_auc.error_bound"] = auc_bound
     return result
 
 

@@ -102,6 +102,13 @@ class CountTable:
             out[idx] += t.counts
         return CountTable(self.attributes, levels, self.classes, out)
 
+    def restrict(self, attrs: Sequence[str], classes: Sequence[str] | None = None) -> "CountTable":
+        """The table summed down to `attrs` (in that order), optionally relabelling the classes."""
+        counts = self.marginal(self.counts, attrs).reshape(
+            [len(self.levels[self.attributes.index(a)]) for a in attrs] + [len(self.classes)] * 2)
+        return CountTable(tuple(attrs), tuple(self.levels[self.attributes.index(a)] for a in attrs),
+                          tuple(classes or self.classes), counts)
+
     def groups(self, attrs: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Group labels for `attrs` (joined with '*') and their flat index into `marginal(..., attrs)`."""
         names = [JOIN.join(p) for p in itertools.product(*[self.levels[self.attributes.index(a)] for a in attrs])]
