@@ -166,6 +166,9 @@ def demo(audit: bool = typer.Option(True, "--audit/--no-audit", help="Also run t
         result = engine.run(engine.prepare(spec), out_root / d.example)
         _summary(result)
     out.print(f"MLflow store: {settings.tracking_uri}  (browse with: mlflow ui --backend-store-uri {settings.tracking_uri})")
+    from .commands.app import demo_hint
+    if hint := demo_hint(settings):
+        err.print(f"[yellow]{hint}[/]", highlight=False)
 
 
 def main() -> None:
