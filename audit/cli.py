@@ -61,13 +61,18 @@ def _summary(result) -> None:
 def run(spec: Path = typer.Argument(..., help="Audit spec (YAML)."),
         out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for audit.json and evidence."),
         trust_model: bool = typer.Option(False, "--trust-model", help="Load a model version not registered through aiaudit."),
-        json_output: bool = typer.Option(False, "--json", help="Print audit.json to stdout instead of the table.")):
+        json_output: bool = typer.Option(False, "--json", help="Print audit.json to stdout instead of the table."),
+        backend: Optional[str] = typer.Option(None, "--backend", help="Execution backend for streamed data: local or dask."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786."),
+        stream: Optional[bool] = typer.Option(None, "--stream/--in-memory", help="Force streaming or in-memory reading (default: by size).")):
     """Run the audit described by SPEC; exit 0 when all gates pass, 1 when a gate fails."""
     from .engine import AuditEngine
     engine = AuditEngine(_settings())
     with err.status("validating inputs") as status:
         engine.progress = lambda msg: status.update(msg)
-        prepared = engine.prepare(spec, trust_model=trust_model)
+        mode = None if stream is None else ("streaming" if stream else "in_memory")
+        prepared = engine.prepare(spec, trust_model=trust_model,
+                                  execution={"backend": backend, "scheduler": scheduler, "mode": mode})
         status.update(f"running {len(prepared.plan)} checks")
         result = engine.run(prepared, out_dir)
     if json_output:

@@ -46,11 +46,15 @@ class PreparedAudit:
     skipped: dict[str, str]
     card: Any = None
     classification: Any = None
+    streaming: bool = False
 
 
 def _validate_data(df: pd.DataFrame, spec: LoadedSpec, model: LoadedModel) -> AuditData:
     ds = spec.spec.dataset
     src = spec.resolve(ds.path).as_posix()
+    if model.task == "language_model":  # held-out text; `protected` names the attributes to probe
+        from .lm_io import validate_lm_data
+        return validate_lm_data(df, spec)
     for col, what in [(ds.label, "label column"), (ds.split_column, "split column")]:
         if col is not None and col not in df.columns:
             raise AuditInputError(f"{what} '{col}' is not in the dataset", source=src)
@@ -92,7 +96,9 @@ def _validate_data(df: pd.DataFrame, spec: LoadedSpec, model: LoadedModel) -> Au
     return AuditData(frame=df, label=ds.label, protected=list(ds.protected), train=train)
 
 
-def _requirements_met(check: Check, data: AuditData) -> str | None:
+def _requirements_met(check: Check, data: AuditData, language_model: bool = False) -> str | None:
+    if language_model:
+        return None if "lm" in check.requires else "not applicable to a language model (tabular check)"
     if "labels" in check.requires and data.label is None:
         return "no label column"
     if "protected" in check.requires and not data.protected:
@@ -122,6 +128,17 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def _should_stream(spec: LoadedSpec, policy: Policy, path: Path) -> bool:
+    mode = spec.spec.execution.mode
+    if mode != "auto":
+        return mode == "streaming"
+    from .scale.sources import count_rows
+    rows = count_rows(path)
+    if rows is None:  # CSV: decide by size (about 100 bytes a row)
+        rows = path.stat().st_size // 100
+    return rows > policy.pack.limits.max_rows_in_memory
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -146,8 +163,14 @@ class AuditEngine:
         return self._registry
 
     # 1. validate everything; write nothing -------------------------------------------
-    def prepare(self, spec_path: str | Path, trust_model: bool = False) -> PreparedAudit:
+    def prepare(self, spec_path: str | Path, trust_model: bool = False,
+                execution: dict[str, Any] | None = None) -> PreparedAudit:
         spec = load_spec(spec_path)
+        if execution:
+            from .spec import ExecutionSpec
+            from .yamlio import parse_model
+            merged = {**spec.spec.execution.model_dump(), **{k: v for k, v in execution.items() if v is not None}}
+            spec.spec.execution = parse_model(ExecutionSpec, merged, "--backend/--scheduler")
         policy = load_policy(spec.spec.policy, Path(spec.base_dir))
         card = classification = None
         if spec.spec.system_card:
@@ -162,13 +185,24 @@ class AuditEngine:
         ref = self.registry.resolve(spec.spec.model)
         model = self.registry.load(ref, trust=trust_model)
         ds_path = spec.resolve(spec.spec.dataset.path)
-        df = read_table(ds_path)
+        if model.task == "language_model":  # SAE from the registry, weights present, text file read
+            from .lm_io import attach_sae, read_text_dataset
+            attach_sae(self.registry, ref, model)
+            model.estimator.check_available()
+            df = read_text_dataset(ds_path)
+        elif streaming := _should_stream(spec, policy, ds_path):
+            if model.task != "binary" or not spec.spec.dataset.label:
+                raise AuditInputError("streaming audits need a labelled binary classifier", source=spec.path)
+            from .scale.population import first_chunk
+            df = first_chunk(ds_path)  # validated here; every row is read when the audit runs
+        else:
+            df = read_table(ds_path, max_rows=policy.pack.limits.max_rows)
         data = _validate_data(df, spec, model)
         plan, skipped = [], {}
         for name, check in checks.items():
             if name not in wanted:
                 continue
-            reason = _requirements_met(check, data)
+            reason = _requirements_met(check, data, language_model=model.task == "language_model")
             if reason:
                 skipped[name] = reason
             else:
@@ -177,7 +211,8 @@ class AuditEngine:
         for check in plan:
             ctx_probe.settings(check)  # policy settings are validated up front
         _ = ctx_probe.positive_label
-        return PreparedAudit(spec, policy, ref, model, data, describe(ds_path, df), plan, skipped, card, classification)
+        return PreparedAudit(spec, policy, ref, model, data, describe(ds_path, df), plan, skipped, card, classification,
+                             streaming=model.task != "language_model" and streaming)
 
     # 2. run, then publish atomically -----------------------------------------------
     def run(self, prepared: PreparedAudit, out_dir: Path | None = None) -> AuditResult:
@@ -201,9 +236,12 @@ class AuditEngine:
         return result
 
     def _execute(self, p: PreparedAudit, audit_id: str, created: datetime, partial: Path) -> AuditResult:
-        ctx = AuditContext(spec=p.spec, policy=p.policy, model=p.model, data=p.data, evidence_dir=partial / "evidence",
-                           seed=p.spec.spec.seed, domain=p.spec.spec.domain, card=p.card,
-                           classification=p.classification, progress=self.progress)
+        population = self._stream(p) if p.streaming else None
+        data = p.data if population is None else AuditData(population.sample_frame(), p.data.label, p.data.protected)
+        domains = getattr(p.classification, "domains", None) or [None]
+        ctx = AuditContext(spec=p.spec, policy=p.policy, model=p.model, data=data, evidence_dir=partial / "evidence",
+                           seed=p.spec.spec.seed, domain=p.spec.spec.domain or domains[0], card=p.card,
+                           classification=p.classification, population=population, progress=self.progress)
         findings: list[Finding] = []
         metrics: dict[str, float | None] = {}
         runs: dict[str, CheckRun] = {}
@@ -243,14 +281,26 @@ class AuditEngine:
             model=ModelInfo(name=p.model_ref.name, version=p.model_ref.version, uri=p.model_ref.uri,
                             format=p.model.meta.format, task=p.model.task, sha256=p.model.meta.sha256,
                             run_id=p.model_ref.run_id),
-            dataset=DatasetRecord(path=info.path, sha256=info.sha256, rows=len(p.data.frame), label=ds.label,
+            dataset=DatasetRecord(path=info.path, sha256=info.sha256,
+                                  rows=population.rows if population else len(p.data.frame), label=ds.label,
                                   protected=ds.protected, columns=info.columns,
                                   split=ds.audit_split if ds.split_column else None,
-                                  train_rows=None if p.data.train is None else len(p.data.train)),
+                                  train_rows=None if p.data.train is None or population else len(p.data.train),
+                                  sample=population.plan if population else None),
             policy=PolicyInfo(name=p.policy.name, version=p.policy.version, checksum=p.policy.checksum,
                               fail_on=p.policy.pack.fail_on.value),
             risk=risk_block, findings=findings, metrics=metrics, checks=runs, evidence=evidence,
             environment=_environment())
+
+    def _stream(self, p: PreparedAudit):
+        from .scale.population import stream_population
+        ds, ex = p.spec.spec.dataset, p.spec.spec.execution
+        self.progress(f"streaming {Path(ds.path).name} through the {ex.backend} backend")
+        return stream_population(p.spec.resolve(ds.path), p.model, ds.label, p.spec.spec.dataset.positive_label
+                                 if ds.positive_label is not None else p.model.classes[-1], list(ds.protected),
+                                 ds.split_column, ds.audit_split if ds.split_column else None,
+                                 p.policy.pack.limits.sample_rows, p.spec.spec.seed, backend=ex.backend,
+                                 scheduler=ex.scheduler, chunk_rows=ex.chunk_rows)
 
     def _publish(self, result: AuditResult, partial: Path) -> None:
         """MLflow run, then rename into place, then the index row and ledger in one transaction."""

@@ -29,6 +29,7 @@ class DatasetRecord(BaseModel):
     columns: list[str] = Field(default_factory=list)
     split: str | None = None
     train_rows: int | None = None
+    sample: dict[str, Any] | None = Field(None, description="When streamed: how the row-level sample was drawn.")
 
 
 class PolicyInfo(BaseModel):

@@ -38,6 +38,17 @@ class DatasetSpec(BaseModel):
         return v
 
 
+class ExecutionSpec(BaseModel):
+    """How to read the data: in memory, or streamed in chunks through a local or Dask backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "in_memory", "streaming"] = Field("auto", description="auto: stream above the policy's max_rows_in_memory.")
+    backend: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(None, pattern=r"^(tcp|tls|inproc|ucx)://[^\s]{1,200}$", description="Dask scheduler address; none: a LocalCluster.")
+    chunk_rows: int = Field(500_000, ge=1_000, le=50_000_000)
+
+
 class AuditSpec(BaseModel):
     """An audit spec file (YAML). See docs/schema/audit-spec.schema.json."""
 
@@ -51,6 +62,7 @@ class AuditSpec(BaseModel):
     domain: Literal["credit", "employment", "education", "insurance", "justice", "public_services", "general"] | None = None
     checks: list[str] | None = Field(None, description="Checks to run; default: all the policy requires.")
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
     @field_validator("model")
     @classmethod

@@ -53,3 +53,33 @@ def test_local_streaming_equals_in_memory_and_dask(big_adult, plan):
     # the sample is stratified by label x protected groups, at most k rows each
     strata = local.sample.groupby(["income", "sex", "race"]).size()
     assert strata.max() <= 50 and len(strata) == big.groupby(["income", "sex", "race"]).ngroups
+
+
+def _streaming_spec(tmp_path, backend: str):
+    import yaml
+    from conftest import copy_example
+    spec_path = copy_example("adult", tmp_path / backend)
+    df = pd.read_csv(ROOT / "data" / "adult.csv.gz")
+    df.to_parquet(spec_path.parent / "adult.parquet", row_group_size=10_000)
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["dataset"]["path"] = "adult.parquet"
+    spec.update(checks=["performance", "fairness"], execution={"mode": "streaming", "backend": backend})
+    spec_path.write_text(yaml.safe_dump(spec))
+    return spec_path
+
+
+def test_streamed_audit_matches_in_memory_audit_on_dask_and_locally(engine, adult_audit, tmp_path):
+    results = {b: engine.run(engine.prepare(_streaming_spec(tmp_path, b))) for b in ("local", "dask")}
+    local, dask_r = results["local"], results["dask"]
+    assert local.dataset.rows == dask_r.dataset.rows == adult_audit.dataset.rows == 15_060
+    assert local.dataset.sample["backend"] == "local" and dask_r.dataset.sample["backend"] == "dask"
+    count_keys = [k for k in adult_audit.metrics if k.startswith("fairness.") and k.split(".")[-1] not in ("ci_low", "ci_high")
+                  and ("selection_rate" in k or "demographic_parity" in k or "equalized_odds" in k)]
+    count_keys += ["performance.accuracy", "performance.balanced_accuracy"]
+    assert len(count_keys) > 10
+    for k in count_keys:
+        assert local.metrics[k] == dask_r.metrics[k], k              # Dask equals local exactly
+        assert local.metrics[k] == pytest.approx(adult_audit.metrics[k], abs=1e-12), k  # and equals in-memory
+    assert abs(local.metrics["performance.roc_auc"] - adult_audit.metrics["performance.roc_auc"]) \
+        <= local.metrics["performance.roc_auc.error_bound"] + 1e-12
+    assert local.checks["performance"].details["method"].startswith("multinomial bootstrap")
