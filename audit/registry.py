@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ class Registry:
             model_dir = Path(tmp) / "aiaudit_model"
             meta = save_model(estimator, X, model_dir, lineage)
             loaded = load_model_dir(model_dir, meta.sha256)
-            output = loaded.predict_proba(example)[:, -1] if meta.task != "regression" else loaded.predict(example)
+            output = (None if meta.task == "language_model"  # weights may live outside the registry
+                      else loaded.predict_proba(example)[:, -1] if meta.task != "regression" else loaded.predict(example))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 signature = infer_signature(example, output)
@@ -128,7 +130,11 @@ class Registry:
         if not metas:
             raise AuditInputError("model artifact has no aiaudit metadata; register it with `aiaudit register`", source=ref.uri)
         model = load_model_dir(metas[0].parent, expected)
-        model.info.update(name=ref.name, version=ref.version, uri=ref.uri, run_id=ref.run_id, local_dir=str(metas[0].parent))
+        model.info.update(name=ref.name, version=ref.version, uri=ref.uri, run_id=ref.run_id)
+        if model.meta.format in ("skops", "xgboost", "lightgbm"):  # fully in memory now
+            shutil.rmtree(dst, ignore_errors=True)
+        else:
+            model.info["local_dir"] = str(metas[0].parent)
         return model
 
     def model_meta(self, ref: ModelRef) -> ModelMeta:
