@@ -29,6 +29,11 @@ $(SYSTEM_STAMP):
 
 demo: install system-deps
 	$(BIN)/aiaudit demo
+	@if ! $(BIN)/aiaudit users list 2>/dev/null | grep -q demo-admin; then \
+		pw=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+		echo "$$pw" | $(BIN)/aiaudit users add demo-admin --role admin --password-stdin >/dev/null && \
+		echo "review app: sign in as demo-admin with password $$pw (shown once; add users with aiaudit users add)"; \
+	fi
 	$(BIN)/aiaudit app
 
 test: install system-deps
