@@ -13,11 +13,13 @@ Parts
 - rai           Microsoft Responsible AI Toolbox (responsibleai 0.36, own venv under
                 benchmarks/.venvs/rai): explainer + error analysis on Adult, compute() timed,
                 alternating with aiaudit's like-for-like on the same rows (the `explanations`
-                check's global SHAP + the `slices` check, through engine.run), best of --repeats;
+                check's global SHAP + the `slices` check, through engine.run), one untimed warm-up
+                round on both sides, then the best of --repeats;
                 audit_speedup_vs_rai = RAI seconds / aiaudit seconds on RAI's default 5,000 rows.
 - full_audit    the default Adult audit (examples/adult/audit.yaml: every check, risk
                 classification, a model-card export) against the irreducible library work it calls
-                (predictions + native TreeSHAP + LIME's own explain_instance for the same rows).
+                (predictions + native TreeSHAP + LIME's own explain_instance for the same rows);
+                warm-up round, then the best of --repeats.
 - scale         benchmarks.bench_scale: rows -> seconds, peak memory (local and Dask).
 - sae           benchmarks.bench_sae (slow; only with --sae).
 """
@@ -27,12 +29,10 @@ import argparse
 import json
 import os
 import platform
-import queue
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -41,9 +41,6 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-RAI_VENV = ROOT / "benchmarks" / ".venvs" / "rai"
-RAI_JOB = ROOT / "benchmarks" / "peers" / "rai_job.py"
-RAI_REQUIREMENTS = ["responsibleai==0.36.*", "scipy<1.15"]  # without the scipy pin responsibleai does not import
 ADULT = ROOT / "data" / "adult.csv.gz"
 ADULT_SPEC = ROOT / "examples" / "adult" / "audit.yaml"
 RAI_DEFAULT_ROWS = 5000  # RAIInsights(maximum_rows_for_test=5000): it keeps the first 5,000 test rows
@@ -148,38 +145,7 @@ def part_sae(opts: argparse.Namespace) -> dict[str, Any]:
     return run()
 
 
-# -- part: Microsoft Responsible AI Toolbox ------------------------------------------------------
-
-def _peer_env() -> dict[str, str]:
-    # The peer must not see aiaudit's packages (this repo has its own `interpret` package, which
-    # shadows interpret-core): no PYTHONPATH, and it runs from a temporary directory.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return {**env, "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg"}
-
-
-def ensure_rai_venv(log: Callable[[str], None]) -> Path:
-    python = RAI_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import responsibleai, xgboost"]
-    with tempfile.TemporaryDirectory() as cwd:
-        if python.exists() and subprocess.run(probe, capture_output=True, cwd=cwd, env=_peer_env()).returncode == 0:
-            return python
-        log(f"rai: creating {RAI_VENV.relative_to(ROOT)} (pip install {' '.join(RAI_REQUIREMENTS)}); this takes minutes")
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(RAI_VENV)], check=True, capture_output=True,
-                       timeout=600)
-        xgb = _version("xgboost")
-        pkgs = [*RAI_REQUIREMENTS, f"xgboost=={xgb}" if xgb else "xgboost"]
-        proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *pkgs], capture_output=True,
-                              text=True, timeout=2400, cwd=cwd, env=_peer_env())
-        if proc.returncode != 0:
-            tail = [line for line in proc.stderr.strip().splitlines() if not line.startswith("WARNING")]
-            raise RuntimeError("pip install failed: " + (tail or ["?"])[-1][:300])
-        check = subprocess.run(probe, capture_output=True, text=True, cwd=cwd, env=_peer_env())
-        if check.returncode != 0:
-            raise RuntimeError("responsibleai does not import: " + (check.stderr.strip().splitlines() or ["?"])[-1][:300])
-    return python
-
-
-# -- part: aiaudit like-for-like (explanations + slices) -----------------------------------------
+# -- aiaudit audits: shared helpers ----------------------------------------------------------------
 
 def _warm_imports() -> None:
     """Import the libraries the checks load lazily, so a process's one-off import cost is not
@@ -243,69 +209,20 @@ def _timed_audit(engine, spec: Path) -> dict[str, Any]:
     return {"rows": len(prepared.data.frame), "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
             "check_seconds": checks, "publish_seconds": round(wall - sum(checks.values()), 3),
             "errors": errors, "status": result.status, "findings": len(result.findings), "audit_id": result.audit_id,
-            "profile": timeline.phases(t0 + wall)[:10], "_result": result}
+            "profile": timeline.phases(t0 + wall, max(wall - sum(checks.values()), 0.0))[:10], "_result": result}
 
 
-class _RaiServer:
-    """responsibleai in its own venv: trains the model once, then computes one variant per request,
-    so its timings interleave with aiaudit's under the same machine load."""
-
-    def __init__(self, python: Path, workdir: Path, timeout: float) -> None:
-        cfg = workdir / "rai.json"
-        cfg.write_text(json.dumps({"data": str(ADULT), "threads": 2, "serve": True}))
-        self.stderr = workdir / "rai.stderr.log"
-        self._err = open(self.stderr, "w")
-        self.proc = subprocess.Popen([str(python), str(RAI_JOB), str(cfg)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1,
-                                     cwd=workdir, env=_peer_env())
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.head = self._expect("RAI_READY ", timeout)
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _expect(self, prefix: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise TimeoutError(f"responsibleai gave no {prefix.strip()} within {timeout:.0f} s") from None
-            if line is None:
-                tail = [ln for ln in self.stderr.read_text(errors="replace").splitlines() if ln.strip()]
-                raise RuntimeError("rai_job ended: " + (tail[-1][:400] if tail else "no output"))
-            if line.startswith(prefix):
-                return json.loads(line[len(prefix):])
-
-    def compute(self, variant: str, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(variant + "\n")
-        self.proc.stdin.flush()
-        return self._expect("RAI_RESULT ", timeout)
-
-    def close(self) -> None:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
-        except Exception:
-            self.proc.kill()
-            self.proc.wait()
-        self._err.close()
-
+# -- part: Responsible AI Toolbox vs aiaudit's like-for-like, alternating ----------------------------
 
 def part_rai(opts: argparse.Namespace) -> dict[str, Any]:
-    """RAI's compute() and aiaudit's engine.run on the same rows, alternating, best of `repeats`."""
+    """RAI's compute() and aiaudit's engine.run on the same rows, alternating: one untimed warm-up
+    round (first calls in a process pay one-off costs on both sides), then the best of `repeats`."""
     import pandas as pd
 
     from audit.engine import AuditEngine
+    from benchmarks.peers.rai import RaiServer, ensure_venv
     try:
-        python = ensure_rai_venv(lambda m: print(m, flush=True))
+        python = ensure_venv(lambda m: print(m, flush=True))
     except Exception as e:  # no network, no wheel for this Python, ...
         raise RuntimeError(f"Responsible AI Toolbox environment unavailable: {type(e).__name__}: {e}"[:500]) from e
     _warm_imports()
@@ -323,29 +240,33 @@ def part_rai(opts: argparse.Namespace) -> dict[str, Any]:
                  for name, (data, rows) in variants.items()}
         print("rai: training the peer's model in its venv", flush=True)
         try:
-            server = _RaiServer(python, tmp, timeout=1200)
+            server = RaiServer(python, ADULT, tmp, timeout=1200)
         except Exception as e:
             raise RuntimeError(f"responsibleai did not start: {type(e).__name__}: {e}"[:500]) from e
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {v: {"rai": [], "aiaudit": []} for v in variants}
+        cold: dict[str, dict[str, float | None]] = {}
         try:
-            for rep in range(opts.repeats):
+            for rep in range(-1, opts.repeats):  # -1: the warm-up round
                 for name, spec in specs.items():
-                    order = ("rai", "aiaudit") if rep % 2 == 0 else ("aiaudit", "rai")
-                    for side in order:
+                    for side in (("rai", "aiaudit") if rep % 2 == 0 else ("aiaudit", "rai")):
                         if side == "rai":
                             r = server.compute(name, timeout=1200)
-                            runs[name]["rai"].append(r)
                             msg = r.get("error") or f"compute() {r['compute_seconds']:.1f} s"
                         else:
                             r = _like_for_like_run(engine, spec)
-                            runs[name]["aiaudit"].append(r)
                             msg = f"engine.run {r['seconds']:.1f} s (checks {r['check_seconds']})"
-                        print(f"rai: {name} #{rep + 1} {side}: {msg}", flush=True)
+                        if rep < 0:
+                            cold.setdefault(name, {})[side] = r.get("compute_seconds", r.get("seconds"))
+                        else:
+                            runs[name][side].append(r)
+                        print(f"rai: {name} {'warm-up' if rep < 0 else f'#{rep + 1}'} {side}: {msg}", flush=True)
         finally:
             server.close()
+    out = {name: _pair(runs[name]["rai"], runs[name]["aiaudit"]) for name in variants}
+    for name, c in cold.items():
+        out[name]["warm_up"] = {"rai_compute_seconds": c.get("rai"), "aiaudit_seconds": c.get("aiaudit")}
     return {"responsibleai": server.head.get("responsibleai"), "peer_train_seconds": server.head.get("train_seconds"),
-            "repeats": opts.repeats, "checks": ["explanations", "slices"],
-            "variants": {name: _pair(runs[name]["rai"], runs[name]["aiaudit"]) for name in variants}}
+            "repeats": opts.repeats, "checks": ["explanations", "slices"], "variants": out}
 
 
 def _best(samples: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
@@ -405,12 +326,16 @@ class _Timeline:
     def __call__(self, msg: str) -> None:
         self.events.append((time.perf_counter(), msg))
 
-    def phases(self, end: float) -> list[dict[str, Any]]:
-        marks = self.events + [(end, "end")]
+    def phases(self, end: float, publish: float = 0.0) -> list[dict[str, Any]]:
+        """Seconds per progress message; `publish` (MLflow, audit.json, ledger after the last check,
+        which sends no message) is split off the last phase."""
+        marks = self.events + [(end - publish, "end")]
         out: dict[str, float] = {}
         for (t, msg), (t_next, _) in zip(marks, marks[1:]):
             key = msg.split(" rows ")[0] if msg.startswith("explanations: SHAP") else msg
             out[key] = out.get(key, 0.0) + t_next - t
+        if publish > 0:
+            out["engine: publish (MLflow run, audit.json, ledger)"] = publish
         return [{"phase": k, "seconds": round(v, 3)} for k, v in sorted(out.items(), key=lambda kv: -kv[1])]
 
 
@@ -504,11 +429,13 @@ def _full_audit_once(engine, spec: Path, out_dir: Path) -> dict[str, Any]:
         "document": Path(doc).suffix.lstrip("."), "prepare_seconds": round(prepare_s, 3),
         "run_seconds": round(run_s, 3), "document_seconds": round(doc_s, 3), "check_seconds": checks,
         "publish_seconds": round(run_s - sum(checks.values()), 3), "seconds": round(total, 3),
-        "cpu_seconds": round(cpu, 3), "profile": timeline.phases(end_run)[:15], "_work": work}
+        "cpu_seconds": round(cpu, 3), "profile": timeline.phases(end_run, max(run_s - sum(checks.values()), 0.0))[:15],
+        "_work": work}
 
 
 def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
-    """The default Adult audit and the irreducible work it calls, alternating, best of `repeats`."""
+    """The default Adult audit and the irreducible work it calls, alternating: one untimed warm-up
+    round, then the best of `repeats`."""
     import yaml
 
     from audit.engine import AuditEngine
@@ -526,21 +453,26 @@ def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
         spec = _spec(tmp / "spec.yaml", (ADULT_SPEC.parent / example["dataset"]["path"]).resolve(),
                      bundled_policies()[example["policy"]], None,
                      (ADULT_SPEC.parent / example["system_card"]).resolve() if example.get("system_card") else None)
-        for rep in range(opts.repeats):
-            print(f"full_audit #{rep + 1}: the default Adult audit (all checks, risk classification, model card)",
+        cold: dict[str, float] = {}
+        for rep in range(-1, opts.repeats):  # -1: an untimed warm-up round (first-call costs of the process)
+            label = "warm-up" if rep < 0 else f"#{rep + 1}"
+            print(f"full_audit {label}: the default Adult audit (all checks, risk classification, model card)",
                   flush=True)
             a = _full_audit_once(engine, spec, tmp)
-            work = a.pop("_work")
-            audits.append(a)
-            irreducible.append(_irreducible(**work))
-            print(f"full_audit #{rep + 1}: audit {a['seconds']:.1f} s (checks {a['check_seconds']}); irreducible "
-                  f"{irreducible[-1]['seconds']:.1f} s", flush=True)
+            irr = _irreducible(**a.pop("_work"))
+            if rep < 0:
+                cold = {"audit_seconds": a["seconds"], "irreducible_seconds": irr["seconds"]}
+            else:
+                audits.append(a)
+                irreducible.append(irr)
+            print(f"full_audit {label}: audit {a['seconds']:.1f} s (checks {a['check_seconds']}); irreducible "
+                  f"{irr['seconds']:.1f} s", flush=True)
     best = min(audits, key=lambda a: a["seconds"])
     irr = min(irreducible, key=lambda r: r["seconds"])
     cpu_irr = min(r["cpu_seconds"] for r in irreducible)
     return {"spec": str(ADULT_SPEC.relative_to(ROOT)), "repeats": opts.repeats, **best,
             "samples": [a["seconds"] for a in audits], "irreducible": irr,
-            "irreducible_samples": [r["seconds"] for r in irreducible],
+            "irreducible_samples": [r["seconds"] for r in irreducible], "warm_up": cold,
             "audit_overhead_ratio": round(best["seconds"] / irr["seconds"], 2),
             "audit_overhead_ratio_cpu": round(min(a["cpu_seconds"] for a in audits) / cpu_irr, 2)}
 
@@ -759,8 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, nargs="+", default=None, help="scaling row counts (default 10k 100k 1M 10M; "
                     "--quick: 10k 100k)")
     ap.add_argument("--dask-max", type=int, default=1_000_000, help="largest scaling point also run on Dask")
-    ap.add_argument("--repeats", type=int, default=None, help="alternating RAI / aiaudit repetitions, best kept "
-                    "(default 2; --quick: 1)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repetitions of the rai and full_audit parts after "
+                    "an untimed warm-up round; the best is kept (default 2; --quick: 1)")
     ap.add_argument("--out", type=Path, default=None, help="result file (default benchmarks/results/latest.json; "
                     "--quick: benchmarks/results/quick.json)")
     ap.add_argument("--reuse", action="store_true", help="keep the parts this invocation does not run (see --only, "

@@ -13,11 +13,11 @@ inputs: sex and race are not model inputs); categoricals are ordinal-encoded her
 surrogate explainer and error-analysis tree take numeric frames.
 
 Variants:
-- default_sample: the 5,000 test rows RAI uses by default (it silently keeps the first
-  `maximum_rows_for_test=5000` rows of the test set).
-- full_split: the whole 15,060-row test split with both silent limits lifted as its docs describe
-  (`maximum_rows_for_test=len(test)`; `explainer_manager.MAXIMUM_ROWS_FOR_GLOBAL_EXPLANATIONS`,
-  10,000 by default, raised above the row count).
+- default_sample: the 5,000 test rows RAI uses by default (with `maximum_rows_for_test=5000` it
+  keeps the first 5,000 rows of the test set, with only a warning).
+- full_split: the whole 15,060-row test split with both limits lifted: the documented
+  `maximum_rows_for_test` argument set to the row count, and the module constant
+  `explainer_manager.MAXIMUM_ROWS_FOR_GLOBAL_EXPLANATIONS` (10,000) raised above it.
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Peer tools run in their own virtual environments (never imported into aiaudit's)."""
