@@ -29,6 +29,7 @@ def _settings():
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -155,20 +156,28 @@ def show(audit_id: str = typer.Argument(..., help="Audit id (see `aiaudit ls`)."
 
 @app.command()
 def demo(audit: bool = typer.Option(True, "--audit/--no-audit", help="Also run the example audits."),
+         lm: bool = typer.Option(True, "--lm/--no-lm", help="Also train, register and audit the bundled language model."),
          out_root: Path = typer.Option(Path("out"), "--out", help="Where to write each example's audit.json.")):
     """Train the demo models on the bundled data, register them in MLflow and audit them."""
     from .demo import DEMO_MODELS, EXAMPLES, register_demo_models
     from .engine import AuditEngine
     from .registry import Registry
     settings = _settings()
-    register_demo_models(Registry(settings), progress=lambda m: err.print(f"[dim]{m}[/]"))
+    registry = Registry(settings)
+    say = lambda m: err.print(f"[dim]{m}[/]")  # noqa: E731
+    register_demo_models(registry, progress=say)
+    examples = [d.example for d in DEMO_MODELS]
+    if lm:
+        from .lm_demo import register_demo_lm
+        register_demo_lm(registry, progress=say)
+        examples.append("lm")
     if not audit:
         return
     engine = AuditEngine(settings)
-    for d in DEMO_MODELS:
-        spec = EXAMPLES / d.example / "audit.yaml"
-        err.print(f"[bold]auditing {d.name}[/] ({spec})")
-        result = engine.run(engine.prepare(spec), out_root / d.example)
+    for example in examples:
+        spec = EXAMPLES / example / "audit.yaml"
+        err.print(f"[bold]auditing {example}[/] ({spec})")
+        result = engine.run(engine.prepare(spec), out_root / example)
         _summary(result)
     out.print(f"MLflow store: {settings.tracking_uri}  (browse with: mlflow ui --backend-store-uri {settings.tracking_uri})")
     from .commands.app import demo_hint

@@ -1,13 +1,17 @@
-"""Safe model formats: skops for scikit-learn, native files for XGBoost and LightGBM.
+"""Safe model formats: skops for scikit-learn, native files for XGBoost and LightGBM, and
+`transformer_lens` for language models (safetensors weights + config JSON + tokenizer files).
 
 A model is stored as a directory holding the model file and `aiaudit_model.json`
 (format, SHA-256, task, classes, input schema, trusted skops types, data lineage).
+For a language model the model file is its manifest `lm.json`, which records the SHA-256 of
+every weight and tokenizer file, so the whole directory is verified on load.
 Pickles are never loaded unless the caller explicitly trusts the file.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import AuditInputError, IntegrityError
 
-Format = Literal["skops", "xgboost", "lightgbm"]
-Task = Literal["binary", "multiclass", "regression"]
+Format = Literal["skops", "xgboost", "lightgbm", "transformer_lens"]
+Task = Literal["binary", "multiclass", "regression", "language_model"]
 META_FILE = "aiaudit_model.json"
-FILES = {"skops": "model.skops", "xgboost": "model.ubj", "lightgbm": "model.txt"}
+FILES = {"skops": "model.skops", "xgboost": "model.ubj", "lightgbm": "model.txt", "transformer_lens": "lm.json"}
+LM_TEXT_COLUMN = "text"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
 
@@ -31,6 +36,21 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class LMArtifact:
+    """A language model to register: a bundled model directory (weights, config, tokenizer,
+    `lm.json`) or, with `source_dir=None`, a manifest that points at local files outside the registry."""
+
+    manifest: dict[str, Any]
+    source_dir: Path | None = None
+
+    @property
+    def estimator_name(self) -> str:
+        kind = self.manifest.get("kind")
+        return {"bundled": "transformer_lens.HookedTransformer", "local_dir": "transformer_lens.TransformerBridge",
+                "hf_cache": "transformer_lens.HookedTransformer (pretrained)"}.get(kind, "transformer_lens")
 
 
 class FeatureSpec(BaseModel):
@@ -97,6 +117,10 @@ class LoadedModel:
         return self.meta.task
 
     @property
+    def is_language_model(self) -> bool:
+        return self.meta.task == "language_model"
+
+    @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.meta.features]
 
@@ -105,6 +129,10 @@ class LoadedModel:
         return self.meta.classes
 
     def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        if self.is_language_model:
+            if LM_TEXT_COLUMN not in X.columns:
+                raise AuditInputError(f"a language model needs a '{LM_TEXT_COLUMN}' column", source="dataset")
+            return X[[LM_TEXT_COLUMN]]
         missing = [c for c in self.feature_names if c not in X.columns]
         if missing:
             raise AuditInputError(f"dataset lacks model input column(s) {missing[:5]}", source="dataset")
@@ -114,6 +142,9 @@ class LoadedModel:
         return X
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if self.is_language_model:
+            raise AuditInputError("a language model has no class probabilities; use predict() for per-text "
+                                  "mean log-likelihood", source="model")
         Xp = self.prepare(X)
         if self.meta.format == "lightgbm":
             p = np.asarray(self.estimator.predict(Xp))
@@ -121,6 +152,10 @@ class LoadedModel:
         return np.asarray(self.estimator.predict_proba(Xp))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class labels; for a regressor its values; for a language model the mean log-likelihood
+        per token of each text."""
+        if self.is_language_model:
+            return np.asarray(self.estimator.score_texts(self.prepare(X)[LM_TEXT_COLUMN].astype(str).tolist()), dtype=float)
         if self.task == "regression":
             return np.asarray(self.estimator.predict(self.prepare(X)), dtype=float)
         proba = self.predict_proba(X)
@@ -128,6 +163,8 @@ class LoadedModel:
 
 
 def _estimator_format(est: Any) -> Format:
+    if isinstance(est, LMArtifact):
+        return "transformer_lens"
     mod = type(est).__module__
     if mod.startswith("xgboost"):
         return "xgboost"
@@ -158,6 +195,8 @@ def task_of(est: Any) -> Task:
 def save_model(est: Any, X_example: pd.DataFrame, out_dir: Path, lineage: Lineage | None = None) -> ModelMeta:
     """Write `est` in its safe format plus metadata into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(est, LMArtifact):
+        return _save_lm(est, out_dir, lineage)
     fmt = _estimator_format(est)
     path = out_dir / FILES[fmt]
     trusted: list[str] = []
@@ -178,6 +217,37 @@ def save_model(est: Any, X_example: pd.DataFrame, out_dir: Path, lineage: Lineag
     return meta
 
 
+def _save_lm(art: LMArtifact, out_dir: Path, lineage: Lineage | None) -> ModelMeta:
+    """Copy a bundled LM directory (or write an external manifest) and record every file's hash."""
+    manifest = dict(art.manifest)
+    if art.source_dir is not None:
+        for src in sorted(art.source_dir.rglob("*")):
+            if src.is_file() and src.name not in (FILES["transformer_lens"], META_FILE):
+                dst = out_dir / src.relative_to(art.source_dir)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+        manifest["files"] = {p.relative_to(out_dir).as_posix(): sha256_file(p) for p in sorted(out_dir.rglob("*"))
+                             if p.is_file() and p.name not in (FILES["transformer_lens"], META_FILE)}
+    path = out_dir / FILES["transformer_lens"]
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    meta = ModelMeta(format="transformer_lens", file=path.name, sha256=sha256_file(path), task="language_model",
+                     classes=[], features=[], estimator=art.estimator_name, lineage=lineage or Lineage())
+    (out_dir / META_FILE).write_text(meta.model_dump_json(indent=2))
+    return meta
+
+
+def _load_lm(model_dir: Path, meta: ModelMeta) -> LoadedModel:
+    manifest = json.loads((model_dir / meta.file).read_text())
+    for rel, digest in (manifest.get("files") or {}).items():
+        f = model_dir / rel
+        if not f.is_file():
+            raise IntegrityError(f"language-model file {rel} recorded at registration is missing")
+        if sha256_file(f) != digest:
+            raise IntegrityError(f"language-model file {rel} does not match its recorded SHA-256: refusing to load")
+    from .lm_io import LMHandle
+    return LoadedModel(estimator=LMHandle(model_dir=model_dir, manifest=manifest), meta=meta)
+
+
 def load_model_dir(model_dir: Path, expected_sha256: str | None) -> LoadedModel:
     """Load a stored model, refusing it when its hash differs from the registry record."""
     meta_path = model_dir / META_FILE
@@ -189,6 +259,8 @@ def load_model_dir(model_dir: Path, expected_sha256: str | None) -> LoadedModel:
     if expected_sha256 is not None and actual != expected_sha256:
         raise IntegrityError(f"model artifact {path.name} has SHA-256 {actual[:12]}…, registry records "
                              f"{expected_sha256[:12]}…: refusing to load a tampered model")
+    if meta.format == "transformer_lens":
+        return _load_lm(model_dir, meta)
     if meta.format == "xgboost":
         import xgboost as xgb
         est = xgb.XGBRegressor() if meta.task == "regression" else xgb.XGBClassifier()
