@@ -196,6 +196,28 @@ def like_for_like_policy(path: Path, explained_rows: int) -> Path:
     return _write_yaml(path, pack)
 
 
+class _Timeline:
+    """Progress messages with timestamps: a zero-cost profile of where an audit's time goes."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str]] = []
+
+    def __call__(self, msg: str) -> None:
+        self.events.append((time.perf_counter(), msg))
+
+    def phases(self, end: float, publish: float = 0.0) -> list[dict[str, Any]]:
+        """Seconds per progress message; `publish` (MLflow, audit.json, ledger after the last check,
+        which sends no message) is split off the last phase."""
+        marks = self.events + [(end - publish, "end")]
+        out: dict[str, float] = {}
+        for (t, msg), (t_next, _) in zip(marks, marks[1:]):
+            key = msg.split(" rows ")[0] if msg.startswith("explanations: SHAP") else msg
+            out[key] = out.get(key, 0.0) + t_next - t
+        if publish > 0:
+            out["engine: publish (MLflow run, audit.json, ledger)"] = publish
+        return [{"phase": k, "seconds": round(v, 3)} for k, v in sorted(out.items(), key=lambda kv: -kv[1])]
+
+
 def _timed_audit(engine, spec: Path) -> dict[str, Any]:
     prepared = engine.prepare(spec)
     timeline = _Timeline()
@@ -316,28 +338,6 @@ def _explained_rows(engine, audit_id: str) -> dict[str, int] | None:
 
 
 # -- part: full default audit vs irreducible work -------------------------------------------------
-
-class _Timeline:
-    """Progress messages with timestamps: a zero-cost profile of where an audit's time goes."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[float, str]] = []
-
-    def __call__(self, msg: str) -> None:
-        self.events.append((time.perf_counter(), msg))
-
-    def phases(self, end: float, publish: float = 0.0) -> list[dict[str, Any]]:
-        """Seconds per progress message; `publish` (MLflow, audit.json, ledger after the last check,
-        which sends no message) is split off the last phase."""
-        marks = self.events + [(end - publish, "end")]
-        out: dict[str, float] = {}
-        for (t, msg), (t_next, _) in zip(marks, marks[1:]):
-            key = msg.split(" rows ")[0] if msg.startswith("explanations: SHAP") else msg
-            out[key] = out.get(key, 0.0) + t_next - t
-        if publish > 0:
-            out["engine: publish (MLflow run, audit.json, ledger)"] = publish
-        return [{"phase": k, "seconds": round(v, 3)} for k, v in sorted(out.items(), key=lambda kv: -kv[1])]
-
 
 def _irreducible(model, frame, explained, local_rows, seeds: int, num_samples: int, background) -> dict[str, Any]:
     """The library work the audit cannot avoid: predictions on the audited rows, XGBoost's native
