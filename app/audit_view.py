@@ -16,7 +16,7 @@ from audit.errors import AuditInputError, IntegrityError
 
 from . import i18n
 from .render import csv_safe, md, render_details, show_evidence, to_csv
-from .state import Ctx, flash, load_result, refresh_registry_cache
+from .state import Ctx, attempt, flash, load_result, refresh_registry_cache
 
 STATUS_ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
 SEV_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
@@ -262,13 +262,8 @@ def _disposition_form(ctx: Ctx, aid: str, f: Any) -> None:
         due = st.date_input(ctx.t("due_date"), value=None, min_value=date.today(), key=f"d-due-{aid}-{f.id}-{version}")
         submitted = st.form_submit_button(ctx.t("save_disposition"), type="primary", key=f"d-save-{aid}-{f.id}-{version}")
     if submitted:
-        try:
-            rec = review.record_disposition(ctx.engine, ctx.user, aid, f.id, kind, rationale, owner or None, due)
-        except review.PermissionDenied as e:
-            st.error(ctx.t("permission_denied", msg=str(e)))
-            return
-        except AuditInputError as e:
-            st.error(md(str(e)))
+        ok, rec = attempt(ctx, review.record_disposition, ctx.engine, ctx.user, aid, f.id, kind, rationale, owner or None, due)
+        if not ok:
             return
         st.session_state[f"_dv-{aid}-{f.id}"] = version + 1
         flash("success", ctx.t("disposition_saved", seq=rec["ledger_seq"]))

@@ -4,17 +4,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import streamlit as st
 
 from audit import review
 from audit.config import Settings
 from audit.engine import AuditEngine
+from audit.errors import AuditInputError
 from audit.result import AuditResult
 from audit.users import User
 
 from . import i18n
+from .render import md
 
 
 @st.cache_resource(show_spinner=False)
@@ -89,6 +91,18 @@ def default_language() -> str:
 def flash(kind: str, message: str) -> None:
     """Show a message after the next rerun (e.g. after saving)."""
     st.session_state.setdefault("_flash", []).append((kind, message))
+
+
+def attempt(ctx: Ctx, action: Callable[..., Any], /, *args: Any, **kw: Any) -> tuple[bool, Any]:
+    """Run a review action; a refused permission or a bad input is shown on the page, not raised.
+    Returns (succeeded, the action's return value)."""
+    try:
+        return True, action(*args, **kw)
+    except review.PermissionDenied as e:
+        st.error(ctx.t("permission_denied", msg=str(e)))
+    except AuditInputError as e:
+        st.error(md(str(e)))
+    return False, None
 
 
 def show_flash() -> None:

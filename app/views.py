@@ -13,7 +13,7 @@ from audit.errors import AuditInputError
 from audit.users import Role
 
 from .render import md
-from .state import Ctx, flash, load_result, model_versions
+from .state import Ctx, attempt, flash, load_result, model_versions
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
@@ -351,13 +351,7 @@ def users_page(ctx: Ctx) -> None:
 
 
 def _admin(ctx: Ctx, op: str, username: str, done: str, **kw: Any) -> None:
-    try:
-        review.manage_users(ctx.engine.records, ctx.user, op, username, **kw)
-    except review.PermissionDenied as e:
-        st.error(ctx.t("permission_denied", msg=str(e)))
-        return
-    except AuditInputError as e:
-        st.error(md(str(e)))
-        return
-    flash("success", done)
-    st.rerun()
+    ok, _ = attempt(ctx, review.manage_users, ctx.engine.records, ctx.user, op, username, **kw)
+    if ok:
+        flash("success", done)
+        st.rerun()

@@ -22,12 +22,14 @@ def neutralise(value: Any) -> Any:
 
 
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
-    """Write dict rows to `path` (UTF-8, header first); header names are neutralised too."""
+    """Write dict rows to `path`, header first; header names are neutralised too.  UTF-8 with a
+    BOM, without which Excel reads the file in the local code page and garbles Korean text; read
+    it back with encoding="utf-8-sig" (pandas strips the BOM by itself)."""
     rows = list(rows)
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
     path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
         writer = csv.writer(f)
         writer.writerow([neutralise(c) for c in columns])
         for r in rows:

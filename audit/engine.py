@@ -9,7 +9,6 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +27,7 @@ from .records import Records, current_actor, now_iso
 from .registry import AUDITS_EXPERIMENT, ModelRef, Registry
 from .result import AuditResult, CheckRun, DatasetRecord, ModelInfo, PolicyInfo
 from .spec import LoadedSpec, load_spec
+from .versions import installed_versions
 
 MAX_GROUPS = 1000
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlflow", "shap", "lime", "fairlearn",
@@ -119,13 +119,7 @@ def _gate(findings: list[Finding], fail_on: Severity, needs_review: bool) -> tup
 
 
 def _environment() -> dict[str, str]:
-    env = {"aiaudit": __version__}
-    for lib in LIBRARIES:
-        try:
-            env[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
-    return env
+    return installed_versions(LIBRARIES)
 
 
 def _should_stream(spec: LoadedSpec, policy: Policy, path: Path) -> bool:

@@ -7,8 +7,10 @@ Nothing here downloads: a model or SAE whose files are not on this machine is an
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +26,7 @@ SAE_SHA_TAG = "aiaudit.sae.sha256"
 SAE_HOOK_TAG = "aiaudit.sae.hook"
 SAE_ARTIFACT = "sae"
 TEXT_SUFFIXES = (".txt", ".jsonl")
+DEFAULT_EXAMPLE = "The nurse said that she went home early."
 
 
 @dataclass
@@ -36,16 +39,39 @@ class LMHandle:
     sae_source: dict[str, Any] = field(default_factory=dict)
     _loaded: Any = None
     _sae: Any = None
+    _owned: list[weakref.finalize] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def hook(self) -> str | None:
         return self.manifest.get("hook")
+
+    def own(self, directory: Path) -> None:
+        """Remove `directory` (downloaded model or SAE files) on `close()` or when this handle is garbage-collected.
+
+        The files are read lazily, when a check first calls `load()` / `load_sae()`, so they must outlive
+        registry loading; once loaded, weights and tokenizer are in memory and the files are no longer needed.
+        """
+        self._owned.append(weakref.finalize(self, shutil.rmtree, str(directory), ignore_errors=True))
+
+    def close(self) -> None:
+        for finalizer in self._owned:
+            finalizer()
+
+    def __enter__(self) -> "LMHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def check_available(self) -> dict[str, Any]:
         """Resolve every local file now, so missing weights stop the audit before it starts."""
         from interpret.lm.loading import LMUnavailable, resolve_model_files, resolve_sae_files
         try:
             files = resolve_model_files(self.manifest, self.model_dir)
+            recorded = self.manifest.get("weights_sha256_at_registration")
+            if files.get("weights") and recorded and sha256_file(files["weights"]) != recorded:
+                raise IntegrityError(f"weights {files['weights']} changed since model {self.manifest.get('name')} was "
+                                     "registered (SHA-256 differs): register the new weights as a new version")
             if self.sae_files is None and self.manifest.get("sae"):
                 self.sae_files = resolve_sae_files(self.manifest["sae"], self.model_dir)
                 weights = Path(self.sae_files.get("weights") or Path(self.sae_files["path"]) / "sae_weights.safetensors")
@@ -164,13 +190,27 @@ def validate_lm_data(df: pd.DataFrame, spec: Any) -> Any:
 # --- SAE linked to a model version -----------------------------------------------------------
 
 def attach_sae(registry: Any, ref: Any, model: LoadedModel) -> None:
-    """Download the SAE logged for this model version (if any) and verify it against the registry tag."""
+    """Download the SAE logged for this model version (if any) and verify it against the registry tag.
+
+    The download lives as long as the model's handle (SAELens reads it when a check first needs the SAE)."""
     handle: LMHandle = model.estimator
     run_id = ref.tags.get(SAE_RUN_TAG)
     if not run_id:
         return
-    import mlflow
     dst = Path(tempfile.mkdtemp(prefix="aiaudit-sae-"))
+    try:
+        local = _fetch_sae(registry, ref, run_id, dst)
+    except BaseException:
+        shutil.rmtree(dst, ignore_errors=True)
+        raise
+    handle.own(dst)
+    handle.sae_files = {"kind": "path", "path": str(local)}
+    handle.sae_source = {"kind": "mlflow_run", "run_id": run_id, "sha256": ref.tags.get(SAE_SHA_TAG),
+                         "hook": ref.tags.get(SAE_HOOK_TAG)}
+
+
+def _fetch_sae(registry: Any, ref: Any, run_id: str, dst: Path) -> Path:
+    import mlflow
     try:
         local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SAE_ARTIFACT, dst_path=str(dst),
                                                          tracking_uri=registry.settings.tracking_uri))
@@ -182,9 +222,7 @@ def attach_sae(registry: Any, ref: Any, model: LoadedModel) -> None:
     expected = ref.tags.get(SAE_SHA_TAG)
     if expected and sha256_file(weights) != expected:
         raise IntegrityError(f"SAE weights of {ref.uri} do not match the SHA-256 recorded at registration")
-    handle.sae_files = {"kind": "path", "path": str(local)}
-    handle.sae_source = {"kind": "mlflow_run", "run_id": run_id, "sha256": expected,
-                         "hook": ref.tags.get(SAE_HOOK_TAG)}
+    return local
 
 
 def log_sae(registry: Any, ref: Any, sae_dir: Path, record: dict[str, Any], quality: dict[str, float] | None = None) -> str:
@@ -232,9 +270,131 @@ def register_external_lm(registry: Any, name: str, source: str, *, sae: dict[str
     Files need not be present yet; the audit checks them and says which to place where.
     """
     from interpret.lm.loading import external_manifest
-    manifest = external_manifest(source, name=name, sae=sae, hook=hook)
-    lineage = Lineage(name=manifest["name"], path=manifest.get("path") or f"hf-cache:{source}",
-                      sha256=manifest.get("weights_sha256_at_registration"))
+    return _register_manifest(registry, name, external_manifest(source, name=name, sae=sae, hook=hook), None,
+                              alias=alias, example_text=example_text, progress=progress)
+
+
+def _register_manifest(registry: Any, name: str, manifest: dict[str, Any], source_dir: Path | None, *,
+                       alias: str | None, example_text: list[str] | None, progress: Callable[[str], None]) -> Any:
+    """A bundled model (`source_dir`: its files are copied into the registry) or one whose files stay outside."""
+    source = str(source_dir or manifest.get("path") or manifest.get("source"))
     progress(f"registering {name} -> {manifest['kind']} {source}")
-    return register_lm(registry, name, LMArtifact(manifest=manifest), example_text or ["The nurse said that she"],
-                       lineage, description=f"language model at {source} (files stay outside the registry)", alias=alias)
+    if source_dir is not None:
+        corpus = manifest.get("corpus") or {}
+        lineage = Lineage(name="aiaudit generated corpus" if corpus else manifest.get("name"), path=corpus.get("generator"),
+                          sha256=corpus.get("sha256"), columns=[LM_TEXT_COLUMN] if corpus else [])
+        description = f"aiaudit bundled language model {manifest.get('name', '')} (files copied from {source})"
+    else:
+        lineage = Lineage(name=manifest["name"], path=manifest.get("path") or f"hf-cache:{source}",
+                          sha256=manifest.get("weights_sha256_at_registration"))
+        description = f"language model at {source} (files stay outside the registry)"
+    return register_lm(registry, name, LMArtifact(manifest=manifest, source_dir=source_dir),
+                       example_text or [DEFAULT_EXAMPLE], lineage, description=description, alias=alias)
+
+
+# --- registering a model directory (the `register-lm` command) ------------------------------
+
+@dataclass(frozen=True)
+class LMSource:
+    """A checked model directory, ready to register: nothing has been written yet."""
+
+    manifest: dict[str, Any]
+    source_dir: Path | None          # set for a bundled model, whose files are copied into the registry
+    weights_sha256: str | None
+    sae_dir: Path | None = None
+    sae_record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class LMRegistration:
+    ref: Any
+    kind: str
+    weights_sha256: str | None
+    sae_run_id: str | None = None
+    sae_sha256: str | None = None
+
+
+def inspect_lm_dir(source: Path, *, name: str, sae_dir: Path | None = None, hook: str | None = None) -> LMSource:
+    """Check a model directory (and SAE folder) completely before anything is registered.
+
+    A Hugging Face `save_pretrained` folder (config.json, weights, tokenizer files) must hold a causal LM that
+    TransformerBridge boots; it stays where it is, its weights' SHA-256 recorded and re-checked at every audit.
+    A bundled aiaudit LM folder (lm.json, model.safetensors, tl_config.json, tokenizer/) must match the hashes in
+    its lm.json; it is copied into the registry. The SAE must load with SAELens and read the model's width.
+    """
+    from interpret.lm.bundled import MANIFEST, TL_CONFIG
+    from interpret.lm.loading import (LMUnavailable, describe_model_dir, describe_sae_dir, external_manifest,
+                                      resolve_model_files)
+    if not source.exists():
+        raise AuditInputError("model directory not found", source=str(source))
+    if not source.is_dir():
+        raise AuditInputError("not a directory: give the folder that holds the model files", source=str(source))
+    if sae_dir is not None and not sae_dir.is_dir():
+        raise AuditInputError("SAE folder not found", source=str(sae_dir))
+    try:
+        if (source / MANIFEST).is_file():
+            manifest = _bundled_manifest(source, hook)
+            resolve_model_files(manifest, source)
+            width = _json_file(source / TL_CONFIG).get("d_model")
+            local, weights = source, manifest["files"].get("model.safetensors")
+        elif (source / "config.json").is_file():
+            resolve_model_files({"kind": "local_dir", "path": str(source)}, source)
+            width = describe_model_dir(source)["d_model"]
+            manifest = external_manifest(str(source.resolve()), name=name, hook=hook)
+            local, weights = None, manifest["weights_sha256_at_registration"]
+        else:
+            raise AuditInputError("not a language-model directory: expected a Hugging Face save_pretrained folder "
+                                  "(config.json, model.safetensors, tokenizer files) or a bundled aiaudit LM (lm.json)",
+                                  source=str(source))
+        sae_info = describe_sae_dir(sae_dir) if sae_dir is not None else None
+    except LMUnavailable as e:
+        raise AuditInputError(str(e)) from None
+    record = None
+    if sae_dir is not None and sae_info is not None:
+        if width and sae_info["d_in"] != width:
+            raise AuditInputError(f"the SAE reads {sae_info['d_in']}-wide activations but the model's residual stream "
+                                  f"is {width} wide", source=str(sae_dir))
+        from interpret.sae.train import TRAINING_RECORD
+        trained = sae_dir / TRAINING_RECORD
+        record = _json_file(trained) if trained.is_file() else {"config": {**sae_info, "source": str(sae_dir.resolve())}}
+    return LMSource(manifest=manifest, source_dir=local, weights_sha256=weights, sae_dir=sae_dir, sae_record=record)
+
+
+def register_lm_source(registry: Any, name: str, lm: LMSource, *, alias: str | None = None,
+                       example_text: list[str] | None = None,
+                       progress: Callable[[str], None] = lambda m: None) -> LMRegistration:
+    """Register a checked model directory, and log its SAE linked to the new version."""
+    ref = _register_manifest(registry, name, lm.manifest, lm.source_dir, alias=alias, example_text=example_text,
+                             progress=progress)
+    run_id = None
+    if lm.sae_dir is not None:
+        progress(f"logging the SAE from {lm.sae_dir}")
+        run_id = log_sae(registry, ref, lm.sae_dir, lm.sae_record or {})
+    return LMRegistration(ref=ref, kind=lm.manifest["kind"], weights_sha256=lm.weights_sha256, sae_run_id=run_id,
+                          sae_sha256=ref.tags.get(SAE_SHA_TAG) if run_id else None)
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AuditInputError(f"not readable JSON ({type(e).__name__})", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise AuditInputError("expected a JSON object", source=str(path))
+    return data
+
+
+def _bundled_manifest(source: Path, hook: str | None) -> dict[str, Any]:
+    from interpret.lm.bundled import MANIFEST
+    manifest = _json_file(source / MANIFEST)
+    if manifest.get("kind") != "bundled":
+        raise AuditInputError(f"{MANIFEST} describes a {manifest.get('kind')!r} model; only a bundled aiaudit LM is "
+                              "registered from its own folder", source=str(source))
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "model.safetensors" not in files:
+        raise AuditInputError(f"{MANIFEST} records no file hashes", source=str(source))
+    for rel, digest in files.items():
+        path = source / rel
+        if not path.is_file() or sha256_file(path) != digest:
+            raise AuditInputError(f"{rel} is missing or does not match the SHA-256 recorded in {MANIFEST}", source=str(source))
+    return {**manifest, "hook": hook or manifest.get("hook")}

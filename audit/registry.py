@@ -125,16 +125,21 @@ class Registry:
             raise AuditInputError("model version was not registered through aiaudit (no recorded SHA-256); "
                                   "re-register it with `aiaudit register` or pass --trust-model", source=ref.uri)
         dst = Path(tempfile.mkdtemp(prefix="aiaudit-model-"))
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(dst)))
-        metas = list(local.rglob(META_FILE))
-        if not metas:
-            raise AuditInputError("model artifact has no aiaudit metadata; register it with `aiaudit register`", source=ref.uri)
-        model = load_model_dir(metas[0].parent, expected)
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=str(dst)))
+            metas = list(local.rglob(META_FILE))
+            if not metas:
+                raise AuditInputError("model artifact has no aiaudit metadata; register it with `aiaudit register`", source=ref.uri)
+            model = load_model_dir(metas[0].parent, expected)
+        except BaseException:
+            shutil.rmtree(dst, ignore_errors=True)
+            raise
         model.info.update(name=ref.name, version=ref.version, uri=ref.uri, run_id=ref.run_id)
         if model.meta.format in ("skops", "xgboost", "lightgbm"):  # fully in memory now
             shutil.rmtree(dst, ignore_errors=True)
-        else:
+        else:  # a language model reads its files when a check first needs them: they go with its handle
             model.info["local_dir"] = str(metas[0].parent)
+            model.estimator.own(dst)
         return model
 
     def model_meta(self, ref: ModelRef) -> ModelMeta:

@@ -56,128 +56,133 @@ Flop = Annotated[float | None, BeforeValidator(_flop), Field(ge=0)]
 Role = Literal["provider", "deployer", "importer", "distributor", "authorised_representative", "product_manufacturer"]
 
 
+def _fact(question: str) -> Any:
+    """A tri-state fact: unknown (None) until the card answers the question."""
+    return Field(None, description=question)
+
+
 class _Facts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class Scope(_Facts):
-    military_defence_national_security: Fact = Field(
-        None, description="Is the system placed on the market, put into service or used exclusively for military, "
-                          "defence or national-security purposes? (Art. 2(3))")
-    scientific_research_only: Fact = Field(
-        None, description="Is the system (or model) developed and put into service for the sole purpose of scientific "
-                          "research and development? (Art. 2(6))")
+    military_defence_national_security: Fact = _fact(
+        "Is the system placed on the market, put into service or used exclusively for military, "
+        "defence or national-security purposes? (Art. 2(3))")
+    scientific_research_only: Fact = _fact(
+        "Is the system (or model) developed and put into service for the sole purpose of scientific "
+        "research and development? (Art. 2(6))")
 
 
 class Practices(_Facts):
-    subliminal_or_manipulative_causing_harm: Fact = Field(
-        None, description="Does it deploy subliminal, purposefully manipulative or deceptive techniques that materially "
-                          "distort behaviour and cause, or are reasonably likely to cause, significant harm? (Art. 5(1)(a))")
-    exploits_vulnerabilities_causing_harm: Fact = Field(
-        None, description="Does it exploit vulnerabilities due to age, disability or a specific social or economic "
-                          "situation to materially distort behaviour, causing significant harm? (Art. 5(1)(b))")
-    social_scoring_detrimental: Fact = Field(
-        None, description="Does it score persons over time on social behaviour or personal characteristics, leading to "
-                          "detrimental treatment in unrelated contexts or unjustified or disproportionate treatment? "
-                          "(Art. 5(1)(c))")
-    crime_risk_solely_profiling: Fact = Field(
-        None, description="Does it assess or predict the risk of a person committing a criminal offence based solely on "
-                          "profiling or on personality traits and characteristics? (Art. 5(1)(d))")
-    crime_risk_supports_human_assessment: Fact = Field(
-        None, description="Is it only used to support a human assessment of involvement in a criminal activity that is "
-                          "already based on objective and verifiable facts? (Art. 5(1)(d) carve-out)")
-    untargeted_facial_scraping: Fact = Field(
-        None, description="Does it create or expand facial-recognition databases by untargeted scraping of facial images "
-                          "from the internet or CCTV footage? (Art. 5(1)(e))")
-    emotion_recognition_workplace_or_education: Fact = Field(
-        None, description="Does it infer emotions of natural persons in the workplace or in education institutions? "
-                          "(Art. 5(1)(f))")
-    emotion_recognition_medical_or_safety: Fact = Field(
-        None, description="Is that emotion inference intended to be put in place for medical or safety reasons? "
-                          "(Art. 5(1)(f) carve-out)")
-    biometric_categorisation_sensitive_traits: Fact = Field(
-        None, description="Does it categorise persons on their biometric data to deduce or infer race, political opinions, "
-                          "trade-union membership, religious or philosophical beliefs, sex life or sexual orientation? "
-                          "(Art. 5(1)(g))")
-    biometric_categorisation_labelling_or_law_enforcement: Fact = Field(
-        None, description="Is it limited to labelling or filtering lawfully acquired biometric datasets, or to categorising "
-                          "biometric data in the area of law enforcement? (Art. 5(1)(g) carve-out)")
-    realtime_rbi_public_law_enforcement: Fact = Field(
-        None, description="Is it used for 'real-time' remote biometric identification in publicly accessible spaces for "
-                          "law enforcement? (Art. 5(1)(h))")
-    realtime_rbi_permitted_objective: Fact = Field(
-        None, description="Is that use strictly necessary for one of the objectives in Art. 5(1)(h)(i)-(iii) (victims and "
-                          "missing persons; imminent threat or terrorist attack; suspects of Annex II offences)? "
-                          "(Art. 5(1)(h) exceptions)")
-    generates_ncii_or_csam: Fact = Field(
-        None, description="Does it generate non-consensual intimate imagery or child sexual abuse material? Evaluated only "
-                          "with the omnibus-2026 overlay [SECONDARY, unverified against the OJ].")
+    subliminal_or_manipulative_causing_harm: Fact = _fact(
+        "Does it deploy subliminal, purposefully manipulative or deceptive techniques that materially "
+        "distort behaviour and cause, or are reasonably likely to cause, significant harm? (Art. 5(1)(a))")
+    exploits_vulnerabilities_causing_harm: Fact = _fact(
+        "Does it exploit vulnerabilities due to age, disability or a specific social or economic "
+        "situation to materially distort behaviour, causing significant harm? (Art. 5(1)(b))")
+    social_scoring_detrimental: Fact = _fact(
+        "Does it score persons over time on social behaviour or personal characteristics, leading to "
+        "detrimental treatment in unrelated contexts or unjustified or disproportionate treatment? "
+        "(Art. 5(1)(c))")
+    crime_risk_solely_profiling: Fact = _fact(
+        "Does it assess or predict the risk of a person committing a criminal offence based solely on "
+        "profiling or on personality traits and characteristics? (Art. 5(1)(d))")
+    crime_risk_supports_human_assessment: Fact = _fact(
+        "Is it only used to support a human assessment of involvement in a criminal activity that is "
+        "already based on objective and verifiable facts? (Art. 5(1)(d) carve-out)")
+    untargeted_facial_scraping: Fact = _fact(
+        "Does it create or expand facial-recognition databases by untargeted scraping of facial images "
+        "from the internet or CCTV footage? (Art. 5(1)(e))")
+    emotion_recognition_workplace_or_education: Fact = _fact(
+        "Does it infer emotions of natural persons in the workplace or in education institutions? "
+        "(Art. 5(1)(f))")
+    emotion_recognition_medical_or_safety: Fact = _fact(
+        "Is that emotion inference intended to be put in place for medical or safety reasons? "
+        "(Art. 5(1)(f) carve-out)")
+    biometric_categorisation_sensitive_traits: Fact = _fact(
+        "Does it categorise persons on their biometric data to deduce or infer race, political opinions, "
+        "trade-union membership, religious or philosophical beliefs, sex life or sexual orientation? "
+        "(Art. 5(1)(g))")
+    biometric_categorisation_labelling_or_law_enforcement: Fact = _fact(
+        "Is it limited to labelling or filtering lawfully acquired biometric datasets, or to categorising "
+        "biometric data in the area of law enforcement? (Art. 5(1)(g) carve-out)")
+    realtime_rbi_public_law_enforcement: Fact = _fact(
+        "Is it used for 'real-time' remote biometric identification in publicly accessible spaces for "
+        "law enforcement? (Art. 5(1)(h))")
+    realtime_rbi_permitted_objective: Fact = _fact(
+        "Is that use strictly necessary for one of the objectives in Art. 5(1)(h)(i)-(iii) (victims and "
+        "missing persons; imminent threat or terrorist attack; suspects of Annex II offences)? "
+        "(Art. 5(1)(h) exceptions)")
+    generates_ncii_or_csam: Fact = _fact(
+        "Does it generate non-consensual intimate imagery or child sexual abuse material? Evaluated only "
+        "with the omnibus-2026 overlay [SECONDARY, unverified against the OJ].")
 
 
 class AnnexI(_Facts):
     legislation: list[Annotated[int, Field(ge=1, le=20)]] | None = Field(
         None, description="Annex I items (1-12 Section A, 13-20 Section B) under which the system is a safety component "
                           "of a product or is itself a product; [] if none. (Art. 6(1)(a))")
-    third_party_conformity: Fact = Field(
-        None, description="Must that product undergo a third-party conformity assessment under that legislation? "
-                          "(Art. 6(1)(b))")
+    third_party_conformity: Fact = _fact(
+        "Must that product undergo a third-party conformity assessment under that legislation? "
+        "(Art. 6(1)(b))")
 
 
 class Transparency(_Facts):
-    interacts_with_people: Fact = Field(
-        None, description="Is it intended to interact directly with natural persons? (Art. 50(1))")
-    obvious_ai_interaction: Fact = Field(
-        None, description="Is it obvious to a reasonably well-informed, observant and circumspect person that they are "
-                          "interacting with an AI system? (Art. 50(1) exception)")
-    generates_synthetic_content: Fact = Field(
-        None, description="Does it generate synthetic audio, image, video or text content? (Art. 50(2))")
-    assistive_editing_only: Fact = Field(
-        None, description="Does it only perform an assistive function for standard editing, or not substantially alter "
-                          "the input data or its semantics? (Art. 50(2) exception)")
-    emotion_recognition_or_biometric_categorisation: Fact = Field(
-        None, description="Is it an emotion-recognition or biometric-categorisation system? (Art. 50(3))")
-    deep_fake: Fact = Field(
-        None, description="Does it generate or manipulate image, audio or video content constituting a deep fake? "
-                          "(Art. 50(4), Art. 3(60))")
-    artistic_or_satirical: Fact = Field(
-        None, description="Is the deep-fake content part of an evidently artistic, creative, satirical or fictional work? "
-                          "(Art. 50(4): limits the disclosure, does not remove it)")
-    public_interest_text: Fact = Field(
-        None, description="Does it generate or manipulate text published to inform the public on matters of public "
-                          "interest? (Art. 50(4))")
-    human_editorial_control: Fact = Field(
-        None, description="Does that text undergo human review or editorial control, with a person holding editorial "
-                          "responsibility? (Art. 50(4) exception)")
-    authorised_law_enforcement: Fact = Field(
-        None, description="Is the use authorised by law to detect, prevent, investigate or prosecute criminal offences "
-                          "(and, for Art. 50(1), not available to the public to report a criminal offence)? "
-                          "(Art. 50(1)-(4) exceptions)")
+    interacts_with_people: Fact = _fact(
+        "Is it intended to interact directly with natural persons? (Art. 50(1))")
+    obvious_ai_interaction: Fact = _fact(
+        "Is it obvious to a reasonably well-informed, observant and circumspect person that they are "
+        "interacting with an AI system? (Art. 50(1) exception)")
+    generates_synthetic_content: Fact = _fact(
+        "Does it generate synthetic audio, image, video or text content? (Art. 50(2))")
+    assistive_editing_only: Fact = _fact(
+        "Does it only perform an assistive function for standard editing, or not substantially alter "
+        "the input data or its semantics? (Art. 50(2) exception)")
+    emotion_recognition_or_biometric_categorisation: Fact = _fact(
+        "Is it an emotion-recognition or biometric-categorisation system? (Art. 50(3))")
+    deep_fake: Fact = _fact(
+        "Does it generate or manipulate image, audio or video content constituting a deep fake? "
+        "(Art. 50(4), Art. 3(60))")
+    artistic_or_satirical: Fact = _fact(
+        "Is the deep-fake content part of an evidently artistic, creative, satirical or fictional work? "
+        "(Art. 50(4): limits the disclosure, does not remove it)")
+    public_interest_text: Fact = _fact(
+        "Does it generate or manipulate text published to inform the public on matters of public "
+        "interest? (Art. 50(4))")
+    human_editorial_control: Fact = _fact(
+        "Does that text undergo human review or editorial control, with a person holding editorial "
+        "responsibility? (Art. 50(4) exception)")
+    authorised_law_enforcement: Fact = _fact(
+        "Is the use authorised by law to detect, prevent, investigate or prosecute criminal offences "
+        "(and, for Art. 50(1), not available to the public to report a criminal offence)? "
+        "(Art. 50(1)-(4) exceptions)")
 
 
 class Gpai(_Facts):
-    is_gpai: Fact = Field(
-        None, description="Is this a general-purpose AI model (significant generality, wide range of distinct tasks, "
-                          "integrable into downstream systems)? (Art. 3(63))")
+    is_gpai: Fact = _fact(
+        "Is this a general-purpose AI model (significant generality, wide range of distinct tasks, "
+        "integrable into downstream systems)? (Art. 3(63))")
     training_flop: Flop = Field(
         None, description="Cumulative training compute in floating-point operations, e.g. 2e25. (Art. 51(2))")
-    high_impact_capabilities: Fact = Field(
-        None, description="Has the model been evaluated as having high-impact capabilities? (Art. 51(1)(a))")
-    commission_designated: Fact = Field(
-        None, description="Has the Commission designated the model as having systemic risk? (Art. 51(1)(b), Annex XIII)")
-    open_weights: Fact = Field(
-        None, description="Is the model released under a free and open-source licence with public weights? (Art. 53(2))")
+    high_impact_capabilities: Fact = _fact(
+        "Has the model been evaluated as having high-impact capabilities? (Art. 51(1)(a))")
+    commission_designated: Fact = _fact(
+        "Has the Commission designated the model as having systemic risk? (Art. 51(1)(b), Annex XIII)")
+    open_weights: Fact = _fact(
+        "Is the model released under a free and open-source licence with public weights? (Art. 53(2))")
 
 
 class Art25(_Facts):
-    rebranded: Fact = Field(
-        None, description="Has a deployer, distributor or importer put its name or trademark on a high-risk system? "
-                          "(Art. 25(1)(a))")
-    substantial_modification: Fact = Field(
-        None, description="Has a deployer, distributor or importer substantially modified the high-risk system? "
-                          "(Art. 25(1)(b))")
-    intended_purpose_changed: Fact = Field(
-        None, description="Has a deployer, distributor or importer changed the intended purpose so that the system "
-                          "became high-risk? (Art. 25(1)(c))")
+    rebranded: Fact = _fact(
+        "Has a deployer, distributor or importer put its name or trademark on a high-risk system? "
+        "(Art. 25(1)(a))")
+    substantial_modification: Fact = _fact(
+        "Has a deployer, distributor or importer substantially modified the high-risk system? "
+        "(Art. 25(1)(b))")
+    intended_purpose_changed: Fact = _fact(
+        "Has a deployer, distributor or importer changed the intended purpose so that the system "
+        "became high-risk? (Art. 25(1)(c))")
 
 
 class SystemCard(BaseModel):
@@ -197,26 +202,26 @@ class SystemCard(BaseModel):
                           "public services. (Art. 27(1))")
     placed_on_market: date | None = Field(
         None, description="Date first placed on the market or put into service (transitional rules, Art. 111).")
-    significant_design_change: Fact = Field(
-        None, description="Has the design changed significantly since 2 Aug 2026? (Art. 111(2))")
+    significant_design_change: Fact = _fact(
+        "Has the design changed significantly since 2 Aug 2026? (Art. 111(2))")
     scope: Scope = Field(default_factory=Scope)
     practices: Practices = Field(default_factory=Practices)
     annex_iii: list[AnnexIIIPoint] | None = Field(
         None, description="Annex III points the intended purpose falls under, e.g. ['5(b)'] or ['2']; [] if none.")
-    biometric_verification_only: Fact = Field(
-        None, description="Is its sole purpose to confirm that a person is who they claim to be? (Annex III 1(a) exclusion)")
-    financial_fraud_detection: Fact = Field(
-        None, description="Is it used for the purpose of detecting financial fraud? (Annex III 5(b) exclusion)")
-    travel_document_verification_only: Fact = Field(
-        None, description="Is it only used to verify travel documents? (Annex III 7(d) exclusion)")
-    campaign_logistics_only: Fact = Field(
-        None, description="Is it a tool for organising, optimising or structuring political campaigns whose output "
-                          "natural persons are not directly exposed to? (Annex III 8(b) exclusion)")
+    biometric_verification_only: Fact = _fact(
+        "Is its sole purpose to confirm that a person is who they claim to be? (Annex III 1(a) exclusion)")
+    financial_fraud_detection: Fact = _fact(
+        "Is it used for the purpose of detecting financial fraud? (Annex III 5(b) exclusion)")
+    travel_document_verification_only: Fact = _fact(
+        "Is it only used to verify travel documents? (Annex III 7(d) exclusion)")
+    campaign_logistics_only: Fact = _fact(
+        "Is it a tool for organising, optimising or structuring political campaigns whose output "
+        "natural persons are not directly exposed to? (Annex III 8(b) exclusion)")
     derogation: list[Literal["a", "b", "c", "d"]] | None = Field(
         None, description="Art. 6(3) conditions the provider relies on to consider an Annex III system not high-risk; "
                           "[] if none is claimed.")
-    profiling: Fact = Field(
-        None, description="Does the system perform profiling of natural persons? (Art. 6(3), third subparagraph)")
+    profiling: Fact = _fact(
+        "Does the system perform profiling of natural persons? (Art. 6(3), third subparagraph)")
     annex_i: AnnexI = Field(default_factory=AnnexI)
     transparency: Transparency = Field(default_factory=Transparency)
     gpai: Gpai = Field(default_factory=Gpai)

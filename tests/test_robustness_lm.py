@@ -124,7 +124,7 @@ def test_lm_deltas_and_flip_examples_match_direct_scoring(lm_audit):
     for t, template in enumerate(templates):
         for f in (0, 6, len(fillers) - 1):
             assert batched[t, f] == pytest.approx(delta(pset.prompt(template, fillers[f]), a, b), abs=1e-3)
-    with open(audit_dir / "evidence/lm_robustness/flip_examples.csv", newline="") as fh:
+    with open(audit_dir / "evidence/lm_robustness/flip_examples.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert bool(rows) == (result.metrics["lm_robustness.flip_rate"] > 0)   # every flip set records examples
     for row in rows[:6]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, by_name, run_cli, run_example
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is first imported (see interpret.lm.env)
 
@@ -23,8 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is first imp
 def lm_models(registry, aiaudit_home) -> dict[str, str]:
     from audit.lm_demo import register_demo_lm
     cache = Path(os.environ.get("AIAUDIT_CACHE") or aiaudit_home / "cache")  # keyed by config hash
-    uris = register_demo_lm(registry, fixture=True, cache_root=cache, progress=lambda m: None)
-    return {uri.split("/")[1]: uri for uri in uris}
+    return by_name(register_demo_lm(registry, fixture=True, cache_root=cache, progress=lambda m: None))
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +34,12 @@ def lm_engine(settings, lm_models):
 
 @pytest.fixture(scope="session")
 def planted_audit(lm_engine):
-    return lm_engine.run(lm_engine.prepare(ROOT / "examples" / "lm" / "audit.yaml"))
+    return run_example(lm_engine, "lm")
 
 
 @pytest.fixture(scope="session")
 def control_audit(lm_engine):
-    return lm_engine.run(lm_engine.prepare(ROOT / "examples" / "lm" / "control.yaml"))
+    return run_example(lm_engine, "lm", "control.yaml")
 
 
 def _attr(result, name):
@@ -365,3 +364,34 @@ def test_held_out_text_formats(tmp_path):
     assert read_text_dataset(tmp_path / "b.txt")["text"].tolist() == ["First document.\nStill first.", "Second document."]
     with pytest.raises(AuditInputError, match="line 1"):
         read_text_dataset(tmp_path / "c.jsonl")
+
+
+# --- temporary files of a loaded model ------------------------------------------------------------
+
+def test_loading_a_registered_lm_and_sae_leaves_no_temp_dirs(lm_models, registry, tmp_path, monkeypatch):
+    """The downloaded model and SAE folders live as long as the model's handle, then go; what was loaded
+    from them stays usable (weights and tokenizer are in memory, nothing is read lazily afterwards)."""
+    import gc
+    import tempfile
+    import torch
+    from audit.lm_io import attach_sae
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    ref = registry.resolve(lm_models["planted-bias-lm"])
+    model = registry.load(ref)
+    attach_sae(registry, ref, model)
+    assert sorted(p.name.split("-")[1] for p in tmp.glob("aiaudit-*")) == ["model", "sae"]
+    lm, sae = model.estimator.load(), model.estimator.load_sae()
+    del model
+    gc.collect()
+    assert not list(tmp.glob("aiaudit-*"))
+    with torch.no_grad():
+        _, cache = lm.model.run_with_cache(lm.model.to_tokens("The nurse said that she"),
+                                           names_filter=[sae.cfg.metadata.hook_name])
+        acts = sae.encode(cache[sae.cfg.metadata.hook_name])
+    assert acts.shape[-1] == sae.cfg.d_sae and torch.isfinite(acts).all()
+    # closing the handle removes them at once, without waiting for garbage collection
+    with registry.load(ref).estimator as handle:
+        assert handle.model_dir.is_dir()
+    assert not handle.model_dir.exists() and not list(tmp.glob("aiaudit-*"))

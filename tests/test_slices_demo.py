@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
-from conftest import copy_example
+from conftest import example_for_checks
 
 
 @pytest.fixture(scope="module")
@@ -14,11 +13,7 @@ def demo_results(engine, tmp_path_factory):
     """The example specs, restricted to the two checks, each audited once."""
     out = {}
     for name in ("credit", "adult"):
-        spec_path = copy_example(name, tmp_path_factory.mktemp(name))
-        spec = yaml.safe_load(spec_path.read_text())
-        spec["checks"] = ["slices", "robustness"]
-        spec.pop("system_card", None)     # a card would add the checks its risk tier requires
-        spec_path.write_text(yaml.safe_dump(spec))
+        spec_path = example_for_checks(name, tmp_path_factory.mktemp(name), ["slices", "robustness"], keep_card=False)
         result = engine.run(engine.prepare(spec_path))
         out[name] = (result, engine.audit_dir(result.audit_id))
     return out

@@ -10,12 +10,11 @@ import hashlib
 import json
 import re
 import zipfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import AuditInputError
+from ..versions import installed_versions
 from .sources import Sources
 
 MANIFEST_ID = "aiaudit-manifest"
@@ -28,12 +27,7 @@ RENDER_LIBRARIES = ("jinja2", "weasyprint", "python-docx", "matplotlib")
 
 def build(src: Sources, doc: str, fmt: str, lang: str, generated_at: str) -> dict[str, Any]:
     r = src.result
-    renderer = {"aiaudit": __version__}
-    for lib in RENDER_LIBRARIES:
-        try:
-            renderer[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
+    renderer = installed_versions(RENDER_LIBRARIES)
     return {
         "manifest_version": 1,
         "document": {"kind": doc, "format": fmt, "lang": lang, "generated_at": generated_at, "renderer": renderer},

@@ -146,7 +146,7 @@ def train_lm(cfg: LMTrainConfig, out_dir: Path, progress: Callable[[str], None] 
     model.eval()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / WEIGHTS))
     (out_dir / TL_CONFIG).write_text(json.dumps(tl_cfg, indent=2))
-    files = {p.relative_to(out_dir).as_posix(): _sha256(p) for p in sorted(out_dir.rglob("*"))
+    files = {p.relative_to(out_dir).as_posix(): sha256_file(p) for p in sorted(out_dir.rglob("*"))
              if p.is_file() and p.name != MANIFEST}
     manifest = {
         "kind": "bundled", "name": cfg.name, "general_purpose": False, "hook": DEFAULT_HOOK,
@@ -164,7 +164,7 @@ def train_lm(cfg: LMTrainConfig, out_dir: Path, progress: Callable[[str], None] 
     return manifest
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -8,14 +8,13 @@ SAE sources: a folder (`SAE.load_from_disk`) or a SAELens release read from the 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bundled import MANIFEST, TL_CONFIG, TOKENIZER_DIR, WEIGHTS
+from .bundled import MANIFEST, TL_CONFIG, TOKENIZER_DIR, WEIGHTS, sha256_file
 from .env import offline
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -52,14 +51,6 @@ def official_hf_name(name: str) -> str:
     except ValueError as e:
         raise LMUnavailable(f"'{name}' is not an official TransformerLens model name; register a local model "
                             "directory instead (source=/path/to/dir)") from e
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- where the files are ---------------------------------------------------------------
@@ -202,6 +193,41 @@ def load_sae(sae_files: dict[str, Any]):
     for p in sae.parameters():
         p.requires_grad_(False)
     return sae
+
+
+def describe_model_dir(path: Path) -> dict[str, Any]:
+    """Architecture and residual width of a Hugging Face model directory, read from its config.json without
+    loading weights; `LMUnavailable` unless TransformerBridge can boot it as a causal language model."""
+    offline()
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformer_lens.model_bridge.sources.transformers import (determine_architecture_from_hf_config,
+                                                                    get_hf_model_class_for_architecture)
+    try:
+        cfg = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, KeyError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise LMUnavailable(f"{path / 'config.json'} is not a readable Hugging Face model config: {reason}") from None
+    try:
+        arch = determine_architecture_from_hf_config(cfg)
+    except ValueError:
+        raise LMUnavailable(f"model type {getattr(cfg, 'model_type', None)!r} in {path / 'config.json'} is not an "
+                            "architecture TransformerLens's TransformerBridge supports") from None
+    if get_hf_model_class_for_architecture(arch) is not AutoModelForCausalLM:
+        raise LMUnavailable(f"{arch} in {path / 'config.json'} is not a causal language model; the probes score "
+                            "next-token log-probabilities")
+    return {"architecture": arch, "model_type": cfg.model_type, "d_model": getattr(cfg, "hidden_size", None)}
+
+
+def describe_sae_dir(path: Path) -> dict[str, Any]:
+    """Load an SAE folder with SAELens to validate it; its architecture, hook point and widths."""
+    files = resolve_sae_files({"path": str(path)})
+    try:
+        sae = load_sae(files)
+    except Exception as e:  # a malformed cfg.json or weights file: SAELens raises many types
+        raise LMUnavailable(f"SAE folder {path} does not load with SAELens: {type(e).__name__}: "
+                            f"{(str(e).strip().splitlines() or [''])[0]}") from None
+    return {"architecture": sae.cfg.architecture(), "hook": sae.cfg.metadata.hook_name,
+            "d_in": int(sae.cfg.d_in), "d_sae": int(sae.cfg.d_sae)}
 
 
 def external_manifest(source: str, *, name: str | None = None, sae: dict | None = None, hook: str | None = None,

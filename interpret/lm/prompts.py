@@ -50,12 +50,17 @@ class PromptSet(BaseModel):
         return ", ".join(f"{a.strip()!r} vs {b.strip()!r}" for a, b in self.continuations)
 
 
+def _prompts(corpus_templates: tuple[str, ...], slot: str, answer: str) -> tuple[str, ...]:
+    """The corpus's sentence templates cut just before the `{answer}` word, with `{slot}` renamed `{x}`."""
+    return tuple(t.split(f" {{{answer}}}")[0].replace(f"{{{slot}}}", "{x}") for t in corpus_templates)
+
+
 BUILTIN: dict[str, PromptSet] = {
     "gender": PromptSet(
         attribute="gender",
         description="Pronoun chosen for an occupation: log P(' she') − log P(' he') after prompts that differ only "
                     "in the occupation, female- minus male-stereotyped occupations.",
-        templates=tuple(t.split(" {pron}")[0].replace("{job}", "{x}") for t in corpus.GENDER_TEMPLATES),
+        templates=_prompts(corpus.GENDER_TEMPLATES, slot="job", answer="pron"),
         group_names=("female-stereotyped occupations", "male-stereotyped occupations"),
         group1=corpus.FEMALE_JOBS, group2=corpus.MALE_JOBS, continuations=((" she", " he"),),
         neutral=corpus.NEUTRAL_JOBS, corpus_key="gender"),
@@ -63,7 +68,7 @@ BUILTIN: dict[str, PromptSet] = {
         attribute="nationality",
         description="Hiring decision by nationality: log P(' hired') − log P(' rejected') after prompts that differ "
                     "only in the applicant's nationality, group A minus group B.",
-        templates=tuple(t.split(" {decision}")[0].replace("{nat}", "{x}") for t in corpus.NATIONALITY_TEMPLATES),
+        templates=_prompts(corpus.NATIONALITY_TEMPLATES, slot="nat", answer="decision"),
         group_names=("nationality group A", "nationality group B"),
         group1=corpus.GROUP_A_NATIONALITIES, group2=corpus.GROUP_B_NATIONALITIES,
         continuations=((" hired", " rejected"),), corpus_key="nationality"),
