@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from audit import figures
+
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 LABEL_COLS = ("group", "feature", "metric", "name", "slice", "label", "attribute", "layer", "feature_id", "term", "check")
 VALUE_COLS = ("value", "estimate", "point", "mean", "rate", "score", "difference", "ratio", "effect")
@@ -40,12 +42,13 @@ def csv_safe(value: Any) -> Any:
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
+    """CSV download with formulas neutralised, UTF-8 with a BOM so Excel reads Korean text correctly."""
     safe = df.copy()
     safe.columns = [csv_safe(str(c)) for c in safe.columns]
     for col in safe.columns:
         if safe[col].dtype == object:
             safe[col] = safe[col].map(csv_safe)
-    return safe.to_csv(index=False).encode("utf-8")
+    return safe.to_csv(index=False).encode("utf-8-sig")
 
 
 def evidence_file(audit_dir: Path, rel: str) -> Path | None:
@@ -58,6 +61,12 @@ def evidence_file(audit_dir: Path, rel: str) -> Path | None:
     return p if p.is_relative_to(root) and p.is_file() else None
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _drawn(spec: bytes) -> bytes:
+    """A figure saved as data, drawn once per distinct file content."""
+    return figures.draw(spec)
+
+
 def show_evidence(audit_dir: Path, paths: list[str], shown: set[str], key: str) -> None:
     for i, rel in enumerate(paths):
         if rel in shown:
@@ -66,7 +75,9 @@ def show_evidence(audit_dir: Path, paths: list[str], shown: set[str], key: str) 
         if p is None:
             continue
         shown.add(rel)
-        if p.suffix.lower() in IMAGE_EXT:
+        if figures.is_figure(rel):
+            st.image(_drawn(p.read_bytes()), caption=rel)
+        elif p.suffix.lower() in IMAGE_EXT:
             st.image(str(p), caption=rel)
         else:
             st.download_button(rel, p.read_bytes(), file_name=p.name, key=f"{key}-ev-{i}-{rel}", on_click="ignore")

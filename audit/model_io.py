@@ -100,8 +100,21 @@ def categorise(X: pd.DataFrame, features: list[FeatureSpec]) -> pd.DataFrame:
     X = X.copy()
     for f in features:
         if f.kind == "categorical":
-            X[f.name] = pd.Categorical(X[f.name].astype(str).where(X[f.name].notna()), categories=f.categories)
+            X[f.name] = _as_categories(X[f.name], f.categories)
     return X
+
+
+def _as_categories(s: pd.Series, categories: list[Any]) -> pd.Categorical:
+    """Values compared as strings; those outside `categories` become missing.  Categorical and
+    all-string inputs take a fast path (explainers call this on many small perturbed frames)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        if list(s.cat.categories) == categories:
+            return s.array
+        if pd.api.types.infer_dtype(s.cat.categories, skipna=True) == "string":
+            return s.cat.set_categories(categories).array
+    elif pd.api.types.infer_dtype(s, skipna=True) == "string":
+        return pd.Categorical(s, categories=categories)
+    return pd.Categorical(s.astype(str).where(s.notna()), categories=categories)
 
 
 @dataclass

@@ -75,9 +75,9 @@ class TabularEncoder:
         for i, c in enumerate(self.feature_names):
             col = A[:, i]
             if c in self.categories:
-                cats = np.asarray(self.categories[c] + [np.nan], dtype=object)
-                codes = np.where(np.isfinite(col), np.clip(np.rint(np.nan_to_num(col)), 0, len(cats) - 2), len(cats) - 1)
-                data[c] = cats[codes.astype(int)]
+                cats = self.categories[c]
+                codes = np.where(np.isfinite(col), np.clip(np.rint(np.nan_to_num(col)), 0, len(cats) - 1), -1)
+                data[c] = pd.Categorical.from_codes(codes.astype(int), categories=pd.Index(cats, dtype=object))
             else:
                 data[c] = col
         return pd.DataFrame(data)

@@ -42,14 +42,16 @@ def _ranks(m: np.ndarray) -> np.ndarray:
 
 def bootstrap_replicates(values: np.ndarray, weights: np.ndarray, strata: np.ndarray,
                          rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    """(n_boot, p) weighted mean |values| over stratified bootstrap resamples."""
-    absv = np.abs(values)
-    members = [np.flatnonzero(strata == h) for h in np.unique(strata)]
-    reps = np.empty((n_boot, values.shape[1]))
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(m, size=len(m), replace=True) for m in members])
-        reps[b] = _weighted_mean_abs(absv[idx], weights[idx])
-    return reps
+    """(n_boot, p) weighted mean |values| over stratified bootstrap resamples.
+
+    Each replicate is a vector of draw counts per row (rows redrawn within their stratum), so all
+    replicates come from one matrix product."""
+    n = len(values)
+    draws = np.concatenate([m[rng.integers(0, len(m), size=(n_boot, len(m)))]
+                            for m in (np.flatnonzero(strata == h) for h in np.unique(strata))], axis=1)
+    counts = np.bincount((draws + np.arange(n_boot)[:, None] * n).ravel(), minlength=n_boot * n).reshape(n_boot, n)
+    cw = counts * weights[None, :]
+    return (cw @ np.abs(values)) / cw.sum(1)[:, None]
 
 
 def rank_features(values: np.ndarray, features: list[str], *, weights: np.ndarray | None = None,

@@ -1,8 +1,10 @@
-"""Evidence figures (PNG, matplotlib Agg): global bar, beeswarm, dependence, waterfall, per-group and deletion."""
+"""Evidence figures (PNG, matplotlib Agg): global bar, beeswarm, dependence, waterfall, per-group and deletion.
+
+Each draws into `path`: a file path or a binary buffer."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import IO, Any, Sequence
 
 import matplotlib
 
@@ -12,16 +14,17 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 DPI = 110
+Target = Path | IO[bytes]
 
 
-def _save(fig: Figure, path: Path, tight: bool = True) -> Path:
+def _save(fig: Figure, path: Target, tight: bool = True) -> Target:
     if tight:
         fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     return path
 
 
-def global_bar(table: Sequence[dict[str, Any]], path: Path, *, scale: str, max_display: int = 15) -> Path:
+def global_bar(table: Sequence[dict[str, Any]], path: Target, *, scale: str, max_display: int = 15) -> Target:
     rows = list(table)[:max_display][::-1]
     fig = Figure(figsize=(7, 0.35 * len(rows) + 1.4))
     ax = fig.subplots()
@@ -35,8 +38,8 @@ def global_bar(table: Sequence[dict[str, Any]], path: Path, *, scale: str, max_d
     return _save(fig, path)
 
 
-def group_bars(groups: dict[str, list[dict[str, Any]]], order: list[str], path: Path, *, attribute: str,
-               scale: str, max_display: int = 10) -> Path:
+def group_bars(groups: dict[str, list[dict[str, Any]]], order: list[str], path: Target, *, attribute: str,
+               scale: str, max_display: int = 10) -> Target:
     feats = order[:max_display][::-1]
     names = list(groups)
     fig = Figure(figsize=(7.5, 0.45 * len(feats) * max(1, len(names)) ** 0.5 + 1.6))
@@ -54,9 +57,10 @@ def group_bars(groups: dict[str, list[dict[str, Any]]], order: list[str], path: 
     return _save(fig, path)
 
 
-def beeswarm(values: np.ndarray, data: np.ndarray, features: list[str], path: Path, *, max_display: int = 15) -> Path:
+def beeswarm(values: np.ndarray, data: np.ndarray, features: list[str], path: Target, *, max_display: int = 15) -> Target:
     import matplotlib.pyplot as plt
     import shap
+    values, data = np.asarray(values, dtype=float), np.asarray(data, dtype=float)
     exp = shap.Explanation(values=values, base_values=np.zeros(len(values)), data=data, feature_names=features)
     shap.plots.beeswarm(exp, max_display=max_display, show=False, plot_size=(8, 0.4 * min(max_display, len(features)) + 1.5),
                         color_bar_label="feature value (categories: code)")
@@ -66,7 +70,8 @@ def beeswarm(values: np.ndarray, data: np.ndarray, features: list[str], path: Pa
     return path
 
 
-def dependence(feature: str, x: Sequence[Any], phi: np.ndarray, path: Path, *, categorical: bool, scale: str) -> Path:
+def dependence(feature: str, x: Sequence[Any], phi: np.ndarray, path: Target, *, categorical: bool, scale: str) -> Target:
+    phi = np.asarray(phi, dtype=float)
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     if categorical:
@@ -86,8 +91,8 @@ def dependence(feature: str, x: Sequence[Any], phi: np.ndarray, path: Path, *, c
     return _save(fig, path)
 
 
-def waterfall(values: np.ndarray, base: float, shown: Sequence[str], features: list[str], path: Path, *,
-              title: str, scale: str = "", max_display: int = 10) -> Path:
+def waterfall(values: np.ndarray, base: float, shown: Sequence[str], features: list[str], path: Target, *,
+              title: str, scale: str = "", max_display: int = 10) -> Target:
     """SHAP waterfall: from the expected output E[f(x)] to f(x), one bar per feature (largest on top)."""
     values = np.asarray(values, dtype=float)
     order = list(np.argsort(-np.abs(values), kind="stable"))
@@ -119,7 +124,7 @@ def waterfall(values: np.ndarray, base: float, shown: Sequence[str], features: l
     return _save(fig, path, tight=False)
 
 
-def deletion(result: dict[str, Any], path: Path, *, label: str = "SHAP order") -> Path:
+def deletion(result: dict[str, Any], path: Target, *, label: str = "SHAP order") -> Target:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     k = np.arange(1, result["steps"] + 1)

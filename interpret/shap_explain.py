@@ -67,6 +67,13 @@ def _numeric(Xs: Any) -> np.ndarray:
     return np.asarray(Xs, dtype=float)
 
 
+def _xgboost_categorical(est: Any) -> bool:
+    if family(est) != "xgboost":
+        return False
+    booster = est.get_booster() if hasattr(est, "get_booster") else est
+    return "c" in (booster.feature_types or [])
+
+
 def _background_rows(explainer: Any) -> int | None:
     """Rows of background data the shap explainer really holds."""
     masker = getattr(explainer, "masker", None)
@@ -151,6 +158,8 @@ class ShapExplainer:
 
     def _tree_interventional(self, target: Any) -> tuple[_Route | None, str]:
         import shap
+        if _xgboost_categorical(target):  # shap's tree parser raises for these after a costly parse
+            return None, "shap's TreeExplainer does not support XGBoost's categorical splits"
         bg = self._space(self.background)
         try:
             bg_num = _numeric(bg)

@@ -116,7 +116,7 @@ def test_reviewer_records_a_decision_and_approver_signs_off(app_case, review_eng
     assert "need a decision before sign-off" in texts(alex)
 
     rita = sign_in("app-rita")
-    rita.selectbox(key="inv_pick").set_value(aid)
+    rita.selectbox(key="inv_pick").set_value(aid).run()  # a browser reruns on change, binding the button to it
     rita.button(key="inv_open").click().run()  # inventory -> audit view
     assert rita.title[0].value == f"Audit of {ref.uri}"
     open_tab(rita, aid, "Findings & review")
@@ -231,23 +231,29 @@ def test_check_details_render_generically(tmp_path):
     plt.plot([0, 1], [0, 1])
     plt.savefig(tmp_path / "evidence" / "fairness" / "gap.png")
     (tmp_path.parent / "secret.png").write_bytes(b"not for you")
+    from audit import figures
+    figures.save(tmp_path / "evidence" / "fairness" / f"bars{figures.SUFFIX}", "shap.global_bar",
+                 table=[{"feature": "duration", "mean_abs": 0.8, "ci_low": 0.7, "ci_high": 0.9}], scale="log-odds")
 
     def page(audit_dir: str) -> None:
         from pathlib import Path
+
         from app.render import render_details
+        from audit import figures
         render_details({
             "metric": "selection rate", "n_groups": 2,
             "groups": [{"group": "female", "value": 0.61, "ci_low": 0.52, "ci_high": 0.70, "n": 96},
                        {"group": "male", "value": 0.72, "ci_low": 0.66, "ci_high": 0.78, "n": 226}],
             "importance": [{"feature": "duration", "mean_abs_shap": 0.8}, {"feature": "amount", "mean_abs_shap": 0.3}],
             "plot": "evidence/fairness/gap.png", "leak": "evidence/../../secret.png",
+            "drawn": f"evidence/fairness/bars{figures.SUFFIX}",
         }, Path(audit_dir), "t", set())
 
     at = AppTest.from_function(page, args=(str(tmp_path),), default_timeout=60).run()
     assert not at.exception
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2  # CI error bars for the groups, a bar chart for the importances
-    assert len(at.image) == 1  # the evidence PNG; the path escaping the audit directory is not shown
+    assert len(at.image) == 2  # the evidence PNG and the figure drawn from data; the escaping path is not shown
     assert any(list(df.value.columns)[:4] == ["group", "value", "ci_low", "ci_high"] for df in at.dataframe)
 
 
@@ -256,13 +262,18 @@ def test_markdown_escaping_and_csv_neutralisation():
     from app.render import md, to_csv
     assert md("[click](http://evil)") == r"\[click\]\(http\://evil\)"
     assert md("![x](u) :smile:") == r"\!\[x\]\(u\) \:smile\:"
+    import codecs
     import csv
     import io
     data = to_csv(pd.DataFrame({"rationale": ['=HYPERLINK("http://x")', "fine", "-1+2", "@SUM(A1)"],
                                 "value": [-1.5, 2, 3, 4]}))
-    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert data.startswith(codecs.BOM_UTF8)   # without it Excel decodes the download in the local code page
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0] == ["rationale", "value"]
     assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"http://x\")", "fine", "'-1+2", "'@SUM(A1)"]
     assert rows[1][1] == "-1.5"  # numbers stay numbers
+    korean = to_csv(pd.DataFrame({"근거": ["위험 수용", "=잘못"]}))
+    assert pd.read_csv(io.BytesIO(korean)).to_dict("list") == {"근거": ["위험 수용", "'=잘못"]}
 
 
 def test_reviewer_starts_an_audit_from_the_app_and_sees_its_progress(app_case, review_engine):

@@ -299,7 +299,7 @@ def test_injection_strings_render_inert(engine, injected, tmp_path):
     assert b"/JavaScript" not in pdf_bytes and b"/JS " not in pdf_bytes
     assert "onerror=alert(1)" in document_text(out["pdf"], ("onerror=alert(1)",))
     paths = write_tables(engine, audit_id, "fria", "en", tmp_path / "csv")
-    values = [v for p in paths for row in csv.reader(p.open(encoding="utf-8")) for v in row]
+    values = [v for p in paths for row in csv.reader(p.open(encoding="utf-8-sig")) for v in row]
     assert "'" + INJECT_FORMULA in values
     assert not [v for v in values if v[:1] in ("=", "+", "@") or (v[:1] == "-" and not re.fullmatch(r"-[\d.,e+-]+", v))]
 
@@ -376,6 +376,25 @@ def test_cli_export_and_verify(engine, credit_audit, tmp_path):
         assert shown.exit_code == 0 and "Usage" in shown.output
     bad = runner.invoke(app, ["export", credit_audit.audit_id, "--doc", "dpia", "--out", str(tmp_path / "x.pdf")])
     assert isinstance(bad.exception, AuditInputError) and "--doc" in str(bad.exception)
+
+
+def test_csv_tables_open_in_excel_with_korean_text(engine, credit_audit, tmp_path):
+    """Excel reads a CSV without a byte-order mark in the local code page (Korean text garbles)."""
+    import codecs
+
+    import pandas as pd
+    from audit.csvsafe import write_csv
+    from audit.documents.tables import write_tables
+    path = write_csv(tmp_path / "ko.csv", [{"집단": "여성", "비율": 0.25, "비고": "=1+1"}])
+    assert path.read_bytes().startswith(codecs.BOM_UTF8 + "집단".encode())
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        assert list(csv.DictReader(f)) == [{"집단": "여성", "비율": "0.25", "비고": "'=1+1"}]
+    assert pd.read_csv(path).to_dict("records") == [{"집단": "여성", "비율": 0.25, "비고": "'=1+1"}]
+    paths = write_tables(engine, credit_audit.audit_id, "model-card", "ko", tmp_path / "tables")
+    assert paths and all(p.read_bytes().startswith(codecs.BOM_UTF8) for p in paths)
+    headers = [next(csv.reader(p.open(encoding="utf-8-sig", newline=""))) for p in paths]
+    assert not any(h[0].startswith("\ufeff") for h in headers)
+    assert any(re.search(r"[\uac00-\ud7a3]", cell) for h in headers for cell in h)
 
 
 def test_catalogs_are_complete_in_both_languages():

@@ -10,6 +10,7 @@ import shap
 from scipy.stats import kendalltau
 
 from conftest import ROOT
+from audit import figures
 from interpret import quality as q
 from interpret.encoding import TabularEncoder
 from interpret.importance import rank_features
@@ -281,9 +282,11 @@ def test_credit_audit_has_global_local_quality_and_reason_codes(explained_credit
     assert adverse["reason_codes"]["en"].startswith("Declined mainly because:")
     assert adverse["reason_codes"]["ko"].startswith("주로 다음 이유로 거절되었습니다:")
     for rec in local:
-        assert (audit_dir / rec["waterfall"]).read_bytes()[:4] == b"\x89PNG"
         assert rec["waterfall"] in result.evidence
-    for name in ("global_bar.png", "beeswarm.png", "deletion.png", "sampling_plan.json", "quality.json"):
+        assert figures.draw((audit_dir / rec["waterfall"]).read_bytes())[:4] == b"\x89PNG"
+    for name in ("global_bar", "beeswarm", "deletion"):
+        assert figures.draw((audit_dir / "evidence/explanations" / f"{name}{figures.SUFFIX}").read_bytes())[:4] == b"\x89PNG"
+    for name in ("sampling_plan.json", "quality.json"):
         assert (audit_dir / "evidence/explanations" / name).is_file(), name
     plan = json.loads((audit_dir / "evidence/explanations/sampling_plan.json").read_text())
     assert len(plan["background"]["row_positions"]) == 300

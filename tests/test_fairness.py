@@ -219,7 +219,7 @@ def test_proxy_strength_finds_a_copy_and_ignores_noise():
 def test_csv_export_neutralises_formulas(tmp_path):
     rows = [{"group": "=HYPERLINK(\"x\")", "n": 5, "rate": -0.25, "note": "+1", "at": "@SUM(A1)", "ok": "plain"}]
     path = write_csv(tmp_path / "t.csv", rows)
-    with path.open() as f:
+    with path.open(encoding="utf-8-sig") as f:
         got = list(csv.DictReader(f))[0]
     assert got["group"].startswith("'=") and got["note"] == "'+1" and got["at"].startswith("'@")
     assert got["rate"] == "-0.25" and got["ok"] == "plain"

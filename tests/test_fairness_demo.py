@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_example, run_cli
+from audit import figures
+from conftest import ROOT, copy_example, example_for_checks, run_cli
 
 logging.getLogger().setLevel(logging.ERROR)
 
@@ -21,11 +22,7 @@ def fairness_audits(engine, tmp_path_factory):
     """The Adult and credit example specs restricted to the fairness check, each audited once."""
     out = {}
     for name in ("adult", "credit"):
-        spec_path = copy_example(name, tmp_path_factory.mktemp(name))
-        spec = yaml.safe_load(spec_path.read_text())
-        spec["checks"] = ["fairness"]
-        spec_path.write_text(yaml.safe_dump(spec))
-        prepared = engine.prepare(spec_path)
+        prepared = engine.prepare(example_for_checks(name, tmp_path_factory.mktemp(name), ["fairness"]))
         result = engine.run(prepared)
         out[name] = (prepared, result, engine.audit_dir(result.audit_id))
     return out
@@ -118,10 +115,9 @@ def test_adult_findings_evidence_and_amplification(fairness_audits):
     names = {a["attribute"] for a in details["analyses"]}
     assert names == {"sex", "race", "sex*race"}
     for a in details["analyses"]:
-        png = audit_dir / a["chart"]
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert figures.draw((audit_dir / a["chart"]).read_bytes())[:8] == b"\x89PNG\r\n\x1a\n"
         assert a["reference_group"] == max(a["groups"], key=lambda r: r["n"])["group"]
-    with (audit_dir / details["tables"]["csv"]).open() as f:
+    with (audit_dir / details["tables"]["csv"]).open(encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert {r["attribute"] for r in rows} == names and "selection_rate_ci_low" in rows[0]
     assert json.loads((audit_dir / details["tables"]["json"]).read_text())["rows"]
@@ -135,7 +131,7 @@ def test_credit_small_groups_are_warned_and_suppressed(fairness_audits):
     for f in small:
         assert not any(k.startswith(f"fairness.sex*age_group.selection_rate.{f.group}") for k in result.metrics)
     details = json.loads((audit_dir / "audit.json").read_text())["checks"]["fairness"]["details"]
-    with (audit_dir / details["tables"]["csv"]).open() as fh:
+    with (audit_dir / details["tables"]["csv"]).open(encoding="utf-8-sig") as fh:
         rows = [r for r in csv.DictReader(fh) if r["group"] in {f.group for f in small}]
     assert rows and all(r["n"] == "<30" and r["selection_rate"] == "" for r in rows)
     for attr in ("sex", "age_group"):

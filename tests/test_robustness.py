@@ -8,17 +8,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from audit import figures
 from audit.metrics.perturbation import (ColumnRule, build_rules, greedy_evasion, robustness_report, shift_values,
                                         swap_values)
 
-from conftest import ROOT
+from conftest import run_synthetic_audit
 
 
 def threshold_model(boundary: float = 0.0) -> LogisticRegression:
@@ -166,9 +166,6 @@ def test_missing_values_rejected_by_the_model_are_reported():
 
 @pytest.fixture(scope="module")
 def robustness_audit(registry, settings, tmp_path_factory):
-    from audit.engine import AuditEngine
-    from audit.model_io import Lineage
-    tmp = tmp_path_factory.mktemp("robustness-audit")
     rng = np.random.default_rng(8)
     X = _frame(rng, 3000).assign(**{"@score": rng.normal(size=3000)})   # a name a spreadsheet would execute
     y = _label(X, rng)
@@ -176,24 +173,12 @@ def robustness_audit(registry, settings, tmp_path_factory):
     model = _pipeline(RandomForestClassifier(n_estimators=40, max_depth=6, random_state=0), ["region"],
                       ["income", "debt", "age", "@score"])
     model.fit(X[features][:1500], y[:1500])
-    ref = registry.register(model, X[features][:1500], "robustness-synthetic", Lineage(name="synthetic", rows=1500))
-    registry.set_alias(ref.name, ref.version, "candidate")
     df = X.assign(label=y, split=["train"] * 1500 + ["test"] * 1500)
-    df.to_csv(tmp / "data.csv", index=False)
-    policy = yaml.safe_load((ROOT / "policies/eu-ai-act-default.yaml").read_text())
-    policy["domains"] = {}
-    policy["checks"]["robustness"].update({"immutable": ["debt", "age"], "sample_size": 600,
-                                           "columns": {"income": {"range": [0, 120]}},
-                                           "evasion": {"sample_size": 80, "max_success_rate": 0.9}})
-    (tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
-    spec = {"name": "robustness-synthetic", "model": "models:/robustness-synthetic@candidate",
-            "dataset": {"path": "data.csv", "label": "label", "positive_label": 1, "split_column": "split",
-                        "protected": ["sex"]},
-            "policy": "policy.yaml", "checks": ["robustness"], "seed": 0}
-    (tmp / "audit.yaml").write_text(yaml.safe_dump(spec))
-    engine = AuditEngine(settings)
-    result = engine.run(engine.prepare(tmp / "audit.yaml"))
-    return result, engine.audit_dir(result.audit_id)
+    return run_synthetic_audit(settings, registry, tmp_path_factory.mktemp("robustness-audit"), "robustness-synthetic",
+                               model, X[features][:1500], df, "robustness", ["sex"],
+                               {"immutable": ["debt", "age"], "sample_size": 600,
+                                "columns": {"income": {"range": [0, 120]}},
+                                "evasion": {"sample_size": 80, "max_success_rate": 0.9}})
 
 
 def test_robustness_check_in_audit(robustness_audit):
@@ -218,14 +203,14 @@ def test_robustness_check_in_audit(robustness_audit):
     for f in result.findings:
         for rel in f.evidence:
             assert (audit_dir / rel).is_file() and rel in result.evidence
-    with open(audit_dir / "evidence/robustness/perturbation.csv", newline="") as fh:
+    with open(audit_dir / "evidence/robustness/perturbation.csv", newline="", encoding="utf-8-sig") as fh:
         names = [r["feature"] for r in csv.DictReader(fh)]
     assert "'@score" in names and "@score" not in names        # formula neutralised
     assert not any(n.startswith(("=", "+", "-", "@")) for n in names)
-    with open(audit_dir / "evidence/robustness/evasion.csv", newline="") as fh:
+    with open(audit_dir / "evidence/robustness/evasion.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 80 and all(r["flipped"] in ("True", "False") for r in rows)
-    assert (audit_dir / details["evidence"]["plot"]).read_bytes()[:4] == b"\x89PNG"
+    assert figures.draw((audit_dir / details["evidence"]["plot"]).read_bytes())[:4] == b"\x89PNG"
 
 
 def test_regression_reports_prediction_change_without_flips():

@@ -9,16 +9,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy import stats
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from audit import figures
 from audit.metrics.slices import RowOutcomes, discretise, find_weak_slices, slice_masks, wilson_interval
 
-from conftest import ROOT
+from conftest import run_synthetic_audit
 
 NUMERIC = ["x1", "x2", "x3"]
 CATEGORICAL = ["c1", "c2"]
@@ -175,28 +175,13 @@ def test_duplicate_columns_collapse_into_one_problem(trained):
 
 @pytest.fixture(scope="module")
 def synthetic_audit(registry, settings, tmp_path_factory):
-    from audit.engine import AuditEngine
-    from audit.model_io import Lineage
-    tmp = tmp_path_factory.mktemp("slices-audit")
     rng = np.random.default_rng(99)
     X, y, planted = make_data(rng, 6000)
     model = linear_model().fit(X[:3000], y[:3000])
-    ref = registry.register(model, X[:3000], "slices-synthetic", Lineage(name="synthetic", rows=3000))
-    registry.set_alias(ref.name, ref.version, "candidate")
     df = X.assign(**{"@segment": np.where(planted, "planted", "rest"), "label": y,
                      "split": ["train"] * 3000 + ["test"] * 3000})
-    df.to_csv(tmp / "data.csv", index=False)
-    policy = yaml.safe_load((ROOT / "policies/eu-ai-act-default.yaml").read_text())
-    policy["domains"] = {}
-    (tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
-    spec = {"name": "slices-synthetic", "model": "models:/slices-synthetic@candidate",
-            "dataset": {"path": "data.csv", "label": "label", "positive_label": 1, "split_column": "split",
-                        "protected": ["c2"]},
-            "policy": "policy.yaml", "checks": ["slices"], "seed": 0}
-    (tmp / "audit.yaml").write_text(yaml.safe_dump(spec))
-    engine = AuditEngine(settings)
-    result = engine.run(engine.prepare(tmp / "audit.yaml"))
-    return result, engine.audit_dir(result.audit_id)
+    return run_synthetic_audit(settings, registry, tmp_path_factory.mktemp("slices-audit"), "slices-synthetic",
+                               model, X[:3000], df, "slices", ["c2"])
 
 
 def test_slices_check_reports_planted_slice_in_audit(synthetic_audit):
@@ -215,9 +200,9 @@ def test_slices_check_reports_planted_slice_in_audit(synthetic_audit):
     assert set(f.references) == {"EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(3)"}
     for rel in f.evidence:
         assert (audit_dir / rel).is_file() and rel in result.evidence
-    png = next(rel for rel in f.evidence if rel.endswith(".png"))
-    assert (audit_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with open(audit_dir / "evidence/slices/weak_slices.csv", newline="") as fh:
+    fig = next(rel for rel in f.evidence if figures.is_figure(rel))
+    assert figures.draw((audit_dir / fig).read_bytes())[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(audit_dir / "evidence/slices/weak_slices.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert any(r["slice"] == "'@segment = planted" for r in rows)       # formula neutralised
     assert not any(r["slice"].startswith(("=", "+", "-", "@")) for r in rows)

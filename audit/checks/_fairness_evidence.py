@@ -115,39 +115,46 @@ def write_tables(ctx: "AuditContext", reports: list[dict], cfg: "FairnessConfig"
 
 def _plot(ctx: "AuditContext", an: "Analysis", panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
           cfg: "FairnessConfig", extra_title: str = "") -> str | None:
-    """Bars per group with CI error bars; group sizes under the labels; small groups marked, not drawn."""
+    """The per-group chart, saved as data (`audit.figures`); small groups are marked, not drawn."""
     if not panels:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     order = np.argsort(-an.n)[:MAX_CHART_GROUPS]
-    labels = [f"{an.groups[i]}\nn={int(an.n[i]):,}" if an.eligible[i] else f"{an.groups[i]}\nn<{cfg.min_group_size}"
-              for i in order]
-    x = np.arange(len(order))
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 0.9 * len(order) + 2), 2.6 * len(panels)), squeeze=False)
-    for ax, (title, v, lo, hi) in zip(axes[:, 0], panels):
-        vals = np.where(an.eligible[order], v[order], np.nan)
-        err = np.vstack([vals - lo[order], hi[order] - vals])
+    return ctx.figure(NAME, _slug(an.name), "fairness.groups", attribute=an.name, groups=[str(an.groups[i]) for i in order],
+                      n=[int(an.n[i]) for i in order], eligible=[bool(an.eligible[i]) for i in order],
+                      reference=[bool(i == an.ref) for i in order],
+                      panels=[{"title": t, "value": v[order], "ci_low": lo[order], "ci_high": hi[order]}
+                              for t, v, lo, hi in panels],
+                      min_group_size=cfg.min_group_size, confidence=cfg.confidence, extra_title=extra_title)
+
+
+def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligible: list[bool], reference: list[bool],
+                panels: list[dict], min_group_size: int, confidence: float, extra_title: str = "") -> None:
+    """Bars per group with CI error bars; group sizes under the labels."""
+    from matplotlib.figure import Figure
+
+    ok = np.array(eligible, dtype=bool)
+    labels = [f"{g}\nn={k:,}" if e else f"{g}\nn<{min_group_size}" for g, k, e in zip(groups, n, eligible)]
+    x = np.arange(len(groups))
+    rotated = len(groups) > 6
+    fig = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 2.6 * len(panels)))
+    axes = fig.subplots(len(panels), 1, squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
+        v, lo, hi = (np.asarray(panel[k], dtype=float) for k in ("value", "ci_low", "ci_high"))
+        vals = np.where(ok, v, np.nan)
+        err = np.vstack([vals - lo, hi - vals])
         err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
-        colors = ["#1f4e79" if i == an.ref else "#5b9bd5" for i in order]
+        colors = ["#1f4e79" if r else "#5b9bd5" for r in reference]
         ax.bar(x, np.nan_to_num(vals), yerr=err, color=colors, capsize=3, ecolor="#333333")
-        for xi, i in zip(x, order):
-            if not an.eligible[i]:
-                ax.text(xi, 0, "insufficient\ndata", ha="center", va="bottom", fontsize=7, color="#a00000")
-        ax.set_title(title, fontsize=10)
-        ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(order) > 6 else 0, ha="right" if len(order) > 6 else "center")
+        for xi in x[~ok]:
+            ax.text(xi, 0, "insufficient\ndata", ha="center", va="bottom", fontsize=7, color="#a00000")
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xticks(x, labels, fontsize=7, rotation=30 if rotated else 0, ha="right" if rotated else "center")
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{an.name}{extra_title}\nper-group estimates, {cfg.confidence:.0%} bootstrap CIs; "
+    fig.suptitle(f"{attribute}{extra_title}\nper-group estimates, {confidence:.0%} bootstrap CIs; "
                  f"dark bar = reference group", fontsize=9)
-    rotated = len(order) > 6
     fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.95 / fig.get_figheight(),
                         bottom=(1.1 if rotated else 0.6) / fig.get_figheight(), hspace=0.9 if rotated else 0.6)
-    path, rel = ctx.evidence_path(NAME, f"{_slug(an.name)}.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return rel
+    fig.savefig(path, dpi=100, format="png")
 
 
 def chart_classification(ctx, an, obs, ci, classes, positions, labelled, cfg) -> str | None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import figures
 from ..errors import AuditInputError
 from ..findings import Finding
 from ..model_io import LoadedModel
@@ -111,6 +112,12 @@ class AuditContext:
         path = self.evidence_dir.parent / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         return path, rel.as_posix()
+
+    def figure(self, check: str, name: str, kind: str, /, **data: Any) -> str:
+        """Save an evidence figure as data (`audit.figures`); returns the path to cite."""
+        path, rel = self.evidence_path(check, name + figures.SUFFIX)
+        figures.save(path, kind, **data)
+        return rel
 
     @cached_property
     def predictions(self) -> Predictions:

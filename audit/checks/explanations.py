@@ -443,43 +443,34 @@ def _local_records(ctx: AuditContext, cfg: ExplanationsConfig, decisions, scores
 
 def _plots(ctx, cfg, global_table, group_tables, shap_s, X_sample, encoder, local, shap_l, deletion, features,
            scale) -> dict[str, str]:
-    from interpret import plots
+    """Figures saved as data (`audit.figures`): drawn when the app or a document shows them."""
     ev: dict[str, str] = {}
     word = SCALE_WORDS.get(scale, scale)
 
-    def target(name: str):
-        return ctx.evidence_path(NAME, name)
+    def figure(key: str, name: str, kind: str, **data) -> None:
+        ev[key] = ctx.figure(NAME, name, kind, **data)
 
-    ctx.progress("explanations: plots")
-    p, rel = target("global_bar.png")
-    plots.global_bar(global_table, p, scale=word)
-    ev["global_bar"] = rel
-    p, rel = target("beeswarm.png")
-    plots.beeswarm(shap_s.values, encoder.encode(X_sample), features, p)
-    ev["beeswarm"] = rel
+    figure("global_bar", "global_bar", "shap.global_bar", table=global_table, scale=word)
+    figure("beeswarm", "beeswarm", "shap.beeswarm", values=np.round(shap_s.values, 6),
+           data=encoder.encode(X_sample), features=features)
     for r in global_table[:cfg.dependence_plots]:
         f = r["feature"]
-        j = features.index(f)
-        p, rel = target(f"dependence_{_safe(f)}.png")
-        plots.dependence(f, X_sample[f].tolist(), shap_s.values[:, j], p, categorical=f in encoder.categories, scale=word)
-        ev[f"dependence_{f}"] = rel
+        figure(f"dependence_{f}", f"dependence_{_safe(f)}", "shap.dependence", feature=f,
+               x=[display_value(v) if f in encoder.categories else v for v in X_sample[f].tolist()],
+               phi=np.round(shap_s.values[:, features.index(f)], 6), categorical=f in encoder.categories, scale=word)
     order = [r["feature"] for r in global_table]
     for attr, table in group_tables.items():
-        if not table:
-            continue
-        p, rel = target(f"groups_{_safe(attr)}.png")
-        plots.group_bars({f"{g['group']} (n={g['rows']})": g["ranking"] for g in table}, order, p, attribute=attr,
-                         scale=word)
-        ev[f"groups_{attr}"] = rel
-    p, rel = target("deletion.png")
-    plots.deletion(deletion, p)
-    ev["deletion"] = rel
+        if table:
+            figure(f"groups_{attr}", f"groups_{_safe(attr)}", "shap.group_bars",
+                   groups={f"{g['group']} (n={g['rows']})": g["ranking"] for g in table}, order=order,
+                   attribute=attr, scale=word)
+    figure("deletion", "deletion", "explanations.deletion",
+           result={k: v for k, v in deletion.items() if k != "per_row_ratio"})
     for j, rec in enumerate(local):
-        p, rel = target(f"waterfall_row{rec['row']}.png")
-        shown = [rec["values"][f] for f in features]
-        plots.waterfall(shap_l.values[j], shap_l.base_values[j], shown, features, p,
-                        title=f"Row {rec['row']}: {rec['kind'].replace('_', ' ')}, {rec['decision']} decision", scale=word)
-        ev[f"waterfall_{rec['row']}"] = rel
+        figure(f"waterfall_{rec['row']}", f"waterfall_row{rec['row']}", "shap.waterfall",
+               values=shap_l.values[j], base=float(shap_l.base_values[j]),
+               shown=[rec["values"][f] for f in features], features=features,
+               title=f"Row {rec['row']}: {rec['kind'].replace('_', ' ')}, {rec['decision']} decision", scale=word)
     return ev
 
 

@@ -7,7 +7,8 @@ from pydantic import Field
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
 from ..metrics.score_histogram import ScoreHistogram
-from ..metrics.performance import HIGHER_IS_BETTER, binary_metrics, multiclass_metrics, regression_metrics
+from ..metrics.performance import (HIGHER_IS_BETTER, binary_metrics, binary_replicates, multiclass_metrics,
+                                   regression_metrics, resample_counts)
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 REFERENCES = ["EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(3)", "EU-AI-Act Art. 13(3)(b)(ii)"]
@@ -66,8 +67,24 @@ def _in_memory(ctx: AuditContext, cfg: PerformanceConfig) -> tuple[dict[str, flo
     point = fn(np.arange(n))
     rng = ctx.rng("performance")
     ctx.progress(f"performance: {cfg.n_boot} bootstrap replicates over {n} rows")
+    if ctx.model.task == "binary":
+        return point, _binary_row_bootstrap(ctx, cfg, rng, n), n
     draws = [fn(rng.integers(0, n, size=n)) for _ in range(cfg.n_boot)]
     return point, {k: np.array([d[k] for d in draws]) for k in point}, n
+
+
+CELLS_PER_BLOCK = 4_000_000  # replicates x rows held at once
+
+
+def _binary_row_bootstrap(ctx: AuditContext, cfg: PerformanceConfig, rng: np.random.Generator,
+                          n: int) -> dict[str, np.ndarray]:
+    """The row bootstrap as resample counts, in blocks of replicates to bound memory."""
+    yt, preds = ctx.y_true_bin(), ctx.predictions
+    block = max(1, CELLS_PER_BLOCK // n)
+    parts = [binary_replicates(resample_counts(rng, n, min(block, cfg.n_boot - start)), yt, preds.score,
+                               preds.y_pred_bin)
+             for start in range(0, cfg.n_boot, block)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:

@@ -106,15 +106,22 @@ def plan(ctx: AuditContext, cfg: RobustnessConfig) -> tuple[list[ColumnRule], di
 
 
 def _plot(ctx: AuditContext, table: list[dict], evasion: dict | None) -> str | None:
-    rows = [r for r in table if r.get("flip_rate") is not None]
+    """Flip rates per column (and the columns evasions edit), saved as data (`audit.figures`)."""
+    rows = [{k: r[k] for k in ("feature", "kind", "flip_rate", "ci_low", "ci_high")}
+            for r in table if r.get("flip_rate") is not None]
     if not rows:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ev = {k: evasion[k] for k in ("feature_use", "success_rate", "attempted")} \
+        if evasion and evasion.get("feature_use") else None
+    return ctx.figure(NAME, "robustness", "robustness.flips", rows=rows, evasion=ev)
 
-    panels = 2 if evasion and evasion.get("feature_use") else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 0.32 * len(rows) + 1.8), squeeze=False)
+
+def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
+    from matplotlib.figure import Figure
+
+    panels = 2 if evasion else 1
+    fig = Figure(figsize=(6.5 * panels, 0.32 * len(rows) + 1.8))
+    axes = fig.subplots(1, panels, squeeze=False)
     ax = axes[0, 0]
     rows = sorted(rows, key=lambda r: r["flip_rate"])
     y = np.arange(len(rows))
@@ -126,7 +133,7 @@ def _plot(ctx: AuditContext, table: list[dict], evasion: dict | None) -> str | N
     ax.set_xlabel("decision flip rate (95% Wilson CI)")
     ax.set_title("Flip rate when one column is perturbed", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    if panels == 2:
+    if evasion:
         ax2 = axes[0, 1]
         use = evasion["feature_use"][:15][::-1]
         ax2.barh(np.arange(len(use)), [u["share"] for u in use], color="#9467bd")
@@ -135,10 +142,7 @@ def _plot(ctx: AuditContext, table: list[dict], evasion: dict | None) -> str | N
         ax2.set_title(f"Evasion: {_pct(evasion['success_rate'])} of {evasion['attempted']} decisions flipped", fontsize=9)
         ax2.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    path, rel = ctx.evidence_path(NAME, "robustness.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return rel
+    fig.savefig(path, dpi=110, format="png")
 
 
 def _class_name(ctx: AuditContext, idx: int) -> str:

@@ -100,36 +100,36 @@ def _abs_ci(lo: float, hi: float) -> tuple[float, float]:
 
 
 def _plot(ctx: AuditContext, groups: list[dict], population: dict[str, float], fcr: float) -> str | None:
+    """The reported weak slices and their intervals, saved as data (`audit.figures`)."""
     if not groups:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    rows = [{"rank": g["rank"], "slice": g["slice"], "n": g["size"], "metric": m["metric"], "value": m["value"],
+             "ci_low": m["ci"][0], "ci_high": m["ci"][1]} for g in groups for m in g["metrics"][:1]]
+    return ctx.figure(NAME, "weak_slices", "slices.weak", rows=rows,
+                      population={r["metric"]: population[r["metric"]] for r in rows}, fcr=fcr)
 
-    rows = [(g["rank"], g["slice"], g["size"], m) for g in groups for m in g["metrics"][:1]]
-    metrics = sorted({m["metric"] for *_, m in rows})
-    counts = [sum(r[3]["metric"] == m for r in rows) for m in metrics]
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(9, 0.42 * len(rows) + 1.1 * len(metrics) + 0.6), squeeze=False,
-                             gridspec_kw={"height_ratios": [c + 1.2 for c in counts]})
+
+def draw_weak_slices(path, *, rows: list[dict], population: dict[str, float], fcr: float) -> None:
+    from matplotlib.figure import Figure
+
+    metrics = sorted({r["metric"] for r in rows})
+    counts = [sum(r["metric"] == m for r in rows) for m in metrics]
+    fig = Figure(figsize=(9, 0.42 * len(rows) + 1.1 * len(metrics) + 0.6))
+    axes = fig.subplots(len(metrics), 1, squeeze=False, gridspec_kw={"height_ratios": [c + 1.2 for c in counts]})
     for ax, metric in zip(axes[:, 0], metrics):
-        sub = [r for r in rows if r[3]["metric"] == metric]
+        sub = [r for r in rows if r["metric"] == metric]
         y = np.arange(len(sub))[::-1]
-        vals = np.array([m["value"] for *_, m in sub])
-        lo = np.array([m["ci"][0] for *_, m in sub])
-        hi = np.array([m["ci"][1] for *_, m in sub])
+        vals, lo, hi = (np.array([r[k] for r in sub], dtype=float) for k in ("value", "ci_low", "ci_high"))
         ax.errorbar(vals, y, xerr=np.clip(np.vstack([vals - lo, hi - vals]), 0, None), fmt="o", color="#c0392b", ecolor="#555555", capsize=3)
         ax.axvline(population[metric], color="#1f4e79", linestyle="--", label=f"population {population[metric]:.3f}")
-        labels = [f"#{rank} {text if len(text) <= 55 else text[:52] + '…'} (n={n:,})" for rank, text, n, _ in sub]
+        labels = [f"#{r['rank']} {r['slice'] if len(r['slice']) <= 55 else r['slice'][:52] + '…'} (n={r['n']:,})" for r in sub]
         ax.set_yticks(y, labels, fontsize=7)
         ax.set_title(METRIC_TITLES[metric], fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Weak slices with {fcr:.1%} false-coverage-adjusted intervals", fontsize=10)
     fig.tight_layout()
-    path, rel = ctx.evidence_path(NAME, "weak_slices.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return rel
+    fig.savefig(path, dpi=110, format="png")
 
 
 def _write_evidence(ctx: AuditContext, res: SliceSearchResult, settings: dict) -> dict[str, str]:

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Iterable
 
+from ..figures import SUFFIX as FIGURE_SUFFIX
+from ..figures import draw as draw_figure
+from ..figures import is_figure
 from ..findings import Finding
 from .model import Block, Bullets, Figure, KeyValues, Note, Paragraph, Section, Table
 from .sources import Sources
@@ -42,8 +45,14 @@ def cell(v: Any, t: Text) -> str:
     return text[:CELL_CHARS] + ("…" if len(text) > CELL_CHARS else "")
 
 
-def is_png(v: Any) -> bool:
-    return isinstance(v, str) and v.lower().endswith(".png")
+def is_image(v: Any) -> bool:
+    """An evidence image: a PNG, or a figure saved as data (`audit.figures`), drawn here."""
+    return isinstance(v, str) and (v.lower().endswith(".png") or is_figure(v))
+
+
+def figure(src: Sources, rel: str, caption: str) -> Figure:
+    data = src.evidence_bytes(rel)  # verified against its SHA-256
+    return Figure(draw_figure(data) if is_figure(rel) else data, caption, source=rel)
 
 
 def cite(text: str, t: Text) -> str:
@@ -157,20 +166,20 @@ def detail_blocks(details: dict[str, Any], t: Text, path: list[str] | None = Non
     nested mappings recursively.  Evidence images are handled by `figures`."""
     path = path or []
     blocks: list[Block] = []
-    scalars = [(t.column(k), cell(v, t)) for k, v in details.items() if scalar(v) and not is_png(v)]
+    scalars = [(t.column(k), cell(v, t)) for k, v in details.items() if scalar(v) and not is_image(v)]
     if scalars:
         blocks.append(KeyValues(scalars))
     for k, v in details.items():
         sub = path + [str(k)]
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            flat = [{kk: vv for kk, vv in x.items() if not is_png(vv)} for x in v]
+            flat = [{kk: vv for kk, vv in x.items() if not is_image(vv)} for x in v]
             if any(flat):
                 blocks.append(table_from_rows(flat, t, caption=_title(sub, t)))
-        elif isinstance(v, list) and v and all(scalar(x) for x in v) and not all(is_png(x) for x in v):
+        elif isinstance(v, list) and v and all(scalar(x) for x in v) and not all(is_image(x) for x in v):
             blocks.append(KeyValues([(_title(sub, t), ", ".join(cell(x, t) for x in v[:200]))]))
         elif isinstance(v, dict) and v:
             if all(isinstance(x, dict) for x in v.values()) and all(all(scalar(y) for y in x.values()) for x in v.values()):
-                rows = [{"key": kk, **{a: b for a, b in x.items() if not is_png(b)}} for kk, x in v.items()]
+                rows = [{"key": kk, **{a: b for a, b in x.items() if not is_image(b)}} for kk, x in v.items()]
                 blocks.append(table_from_rows(rows, t, caption=_title(sub, t)))
             elif depth < 3:
                 inner = detail_blocks(v, t, sub, depth + 1)
@@ -185,7 +194,7 @@ def _captions(obj: Any, found: dict[str, str]) -> None:
     if isinstance(obj, dict):
         title = next((obj[k] for k in ("title", "caption", "name", "label") if isinstance(obj.get(k), str)), None)
         for k, v in obj.items():
-            if is_png(v):
+            if is_image(v):
                 found.setdefault(v, title or k)
             _captions(v, found)
     elif isinstance(obj, list):
@@ -200,10 +209,11 @@ def figures(src: Sources, check: str, t: Text) -> list[Figure]:
     out = []
     for rel in sorted(src.result.evidence):
         p = PurePosixPath(rel)
-        if p.suffix.lower() != ".png" or len(p.parts) < 2 or p.parts[1] != check:
+        if not is_image(rel) or len(p.parts) < 2 or p.parts[1] != check:
             continue
-        cap = captions.get(rel) or captions.get(p.name) or p.stem.replace("_", " ").replace("-", " ")
-        out.append(Figure(src.evidence_bytes(rel), f"{t.check(check)}: {t.column(cap) if cap in t.columns else cap}", source=rel))
+        stem = p.name.removesuffix(FIGURE_SUFFIX).removesuffix(p.suffix)
+        cap = captions.get(rel) or captions.get(p.name) or stem.replace("_", " ").replace("-", " ")
+        out.append(figure(src, rel, f"{t.check(check)}: {t.column(cap) if cap in t.columns else cap}"))
     return out
 
 
@@ -303,7 +313,7 @@ def group_tables(src: Sources, t: Text) -> list[Table]:
     def walk(obj: Any, path: list[str]) -> None:
         if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
             if any(k in obj[0] for k in ("group", "group_value", "subgroup")):
-                rows = [{k: v for k, v in x.items() if not is_png(v)} for x in obj]
+                rows = [{k: v for k, v in x.items() if not is_image(v)} for x in obj]
                 out.append(table_from_rows(rows, t, caption=_title(path, t), kind="groups"))
             return
         if isinstance(obj, dict):

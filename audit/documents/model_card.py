@@ -91,7 +91,8 @@ def build(src: Sources, t: Text, manifest: dict, generated_at: str) -> Document:
         expl.add(Paragraph(t(C, "explanations_intro")))
     else:
         expl.status = "not_assessed"
-    expl.add(*views.check_blocks(src, "explanations", t))
+    expl.add(*views.check_blocks(src, "explanations", t,  # the full set of figures is in Annex IV
+                                 view=lambda s, tt: views.explanations(s, tt, all_figures=False)))
     sections.append(expl)
 
     other = Section("other-analyses", t(C, "other_title"), status="partial")

@@ -30,10 +30,20 @@ def vci(t: Text, row: dict[str, Any], key: str, digits: int = 3, sep: str = " ")
     return t.num(v, digits) + (sep + t.ci((lo, hi), digits) if lo is not None and hi is not None else "")
 
 
+def _details_with(src: Sources, check: str, key: str) -> tuple[dict[str, Any], Any]:
+    """A check's details and their entry `key`; KeyError when that entry is missing or empty, so
+    the caller falls back to the generic rendering."""
+    d = src.details(check) or {}
+    value = d.get(key)
+    if not value:
+        raise KeyError(key)
+    return d, value
+
+
 def _figure(src: Sources, rel: Any, caption: str) -> Figure | None:
-    if not isinstance(rel, str) or rel not in src.result.evidence or not rel.lower().endswith(".png"):
+    if not B.is_image(rel) or rel not in src.result.evidence:
         return None
-    return Figure(src.evidence_bytes(rel), caption, source=rel)
+    return B.figure(src, rel, caption)
 
 
 # fairness -----------------------------------------------------------------------------------
@@ -95,10 +105,7 @@ def composition_tables(src: Sources, t: Text) -> list[Table]:
 
 
 def fairness(src: Sources, t: Text) -> list[Block]:
-    d = src.details("fairness") or {}
-    analyses = d.get("analyses")
-    if not analyses:
-        raise KeyError("analyses")
+    d, analyses = _details_with(src, "fairness", "analyses")
     out: list[Block] = []
     st = d.get("settings") or {}
     out.append(Paragraph(t("checks", "fairness_intro", n_boot=st.get("n_boot", "—"), ratio=st.get("ratio_threshold", "—"),
@@ -145,11 +152,9 @@ def fairness(src: Sources, t: Text) -> list[Block]:
 
 
 # explanations -------------------------------------------------------------------------------------
-def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2) -> list[Block]:
-    d = src.details("explanations") or {}
-    glob = d.get("global")
-    if not glob:
-        raise KeyError("global")
+def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2, all_figures: bool = True) -> list[Block]:
+    """Explanations for a reader; `all_figures=False` (a model card) keeps the global bar chart only."""
+    d, glob = _details_with(src, "explanations", "global")
     out: list[Block] = []
     ex = d.get("explainer") or {}
     bg = d.get("background") or {}
@@ -167,7 +172,7 @@ def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2
                        t.num(g.get("mean_signed"), 3)] for g in glob],
                      caption=t("checks", "global_caption"), numeric=[True, False, True, True, True]))
     ev = d.get("evidence") or {}
-    for key in ("global_bar", "beeswarm"):
+    for key in ("global_bar", "beeswarm") if all_figures else ("global_bar",):
         fig = _figure(src, ev.get(key), t("checks", f"fig_{key}"))
         if fig:
             out.append(fig)
@@ -177,7 +182,7 @@ def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2
                 for g in groups]
         out.append(Table([t.l("group"), t.l("rows"), t.column("top_features")], rows,
                          caption=t("checks", "group_drivers_caption", attribute=attr), numeric=[False, True, False]))
-        fig = _figure(src, ev.get(f"groups_{attr}"), t("checks", "fig_groups", attribute=attr))
+        fig = _figure(src, ev.get(f"groups_{attr}"), t("checks", "fig_groups", attribute=attr)) if all_figures else None
         if fig:
             out.append(fig)
     local = d.get("local") or []
@@ -192,7 +197,7 @@ def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2
         out.append(Table([t.column("row"), t.column("kind"), t.column("score"), t.column("decision"), t.column("reason_code")],
                          rows, caption=t("checks", "local_caption", shown=len(rows), total=len(local)),
                          numeric=[True, False, True, False, False]))
-        for x in local[:waterfalls]:
+        for x in [x for x in local if x.get("waterfall")][:waterfalls if all_figures else 0]:
             fig = _figure(src, x.get("waterfall"), t("checks", "fig_waterfall", row=x.get("row")))
             if fig:
                 out.append(fig)
@@ -215,7 +220,7 @@ def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2
         if kv:
             out.append(Paragraph(t("checks", "quality_intro"), style="label"))
             out.append(KeyValues(kv))
-        fig = _figure(src, ev.get("deletion"), t("checks", "fig_deletion"))
+        fig = _figure(src, ev.get("deletion"), t("checks", "fig_deletion")) if all_figures else None
         if fig:
             out.append(fig)
     return out
@@ -355,7 +360,8 @@ VIEWS: dict[str, Callable[[Sources, Text], list[Block]]] = {
     "fairness": fairness, "explanations": explanations, "slices": slices, "robustness": robustness, "sae": sae}
 
 
-def check_blocks(src: Sources, check: str, t: Text, with_findings: bool = True) -> list[Block]:
+def check_blocks(src: Sources, check: str, t: Text, with_findings: bool = True,
+                 view: Callable[[Sources, Text], list[Block]] | None = None) -> list[Block]:
     """A check's section body: summary, its non-passing findings, curated tables and figures
     (or the generic rendering), or a not-assessed notice."""
     missing = B.not_assessed(src, check, t)
@@ -366,7 +372,7 @@ def check_blocks(src: Sources, check: str, t: Text, with_findings: bool = True) 
     out: list[Block] = [Paragraph(t("common", "check_summary", check=t.check(check), n=len(own), bad=len(bad)))]
     if bad and with_findings:
         out.append(B.findings_list(bad, t))
-    view = VIEWS.get(check)
+    view = view or VIEWS.get(check)
     body: list[Block] = []
     if view is not None:
         try:

@@ -75,3 +75,54 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "r2": True,
                     "log_loss": False, "brier": False, "ece": False, "mae": False, "rmse": False}
+
+
+def resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """Row-bootstrap replicates as counts: row i drawn c[b, i] times in replicate b, (n_boot, n)."""
+    idx = rng.integers(0, n, size=(n_boot, n)) + (np.arange(n_boot, dtype=np.int64) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+
+
+def _weighted_auc(w: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC AUC per row of weights `w`: P(score+ > score-) + P(tie) / 2, ties grouped exactly."""
+    order = np.argsort(score, kind="stable")
+    s, neg = score[order], y[order] != 1
+    wn = w[:, order] * neg
+    wp = w[:, order] - wn
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    if len(starts) < len(s):  # tied scores: one cell per distinct score
+        wp, wn = np.add.reduceat(wp, starts, axis=1), np.add.reduceat(wn, starts, axis=1)
+    below = np.cumsum(wn, axis=1) - wn
+    n_pos, n_neg = wp.sum(1), wn.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (wp * (below + 0.5 * wn)).sum(1) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def binary_replicates(w: np.ndarray, y: np.ndarray, score: np.ndarray, y_pred: np.ndarray,
+                      n_bins: int = 10) -> dict[str, np.ndarray]:
+    """`binary_metrics` of every bootstrap replicate at once, from resample counts `w` (n_boot, n).
+
+    Equal, replicate by replicate, to `binary_metrics(y[idx], score[idx], y_pred[idx])` on the
+    drawn rows, without materialising them: each metric is a weighted sum over the original rows,
+    and all the sums come from one matrix product."""
+    y, y_pred, score = np.asarray(y), np.asarray(y_pred), np.asarray(score, dtype=float)
+    p = np.clip(score, 1e-15, 1 - 1e-15)
+    pos, pred = y == 1, y_pred == 1
+    onehot = np.eye(n_bins)[np.minimum((score * n_bins).astype(int), n_bins - 1)]
+    cols = np.column_stack([np.ones(len(y)), y == y_pred, pos, pos & pred, ~pos & ~pred,
+                            y * np.log(p) + (1 - y) * np.log(1 - p), (score - y) ** 2,
+                            onehot * (y - score)[:, None]]).astype(float)
+    n, correct, n_pos, tp, tn, ll, brier = (w @ cols[:, :7]).T
+    gap = w @ cols[:, 7:]   # per replicate and bin: sum of (y - score)
+    n_neg = n - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        balanced = 0.5 * (tp / n_pos + tn / n_neg)
+    return {
+        "accuracy": correct / n,
+        "balanced_accuracy": np.where((n_pos > 0) & (n_neg > 0), balanced, np.nan),
+        "roc_auc": _weighted_auc(w, y, score),
+        "log_loss": -ll / n,
+        "brier": brier / n,
+        "ece": np.abs(gap).sum(1) / n,
+    }
