@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SUFFIX = ".figure.json"
 
 # kind -> (module, function); each function draws into `path` (a file path or a binary buffer)
@@ -36,6 +38,10 @@ def is_figure(rel: Any) -> bool:
 
 def _plain(v: Any) -> Any:
     """JSON-safe: arrays to lists, non-finite floats to None (drawn as missing)."""
+    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+        out = v.astype(object)
+        out[~np.isfinite(v)] = None
+        return out.tolist()
     if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
         v = v.tolist()
     if isinstance(v, dict):

@@ -29,9 +29,9 @@ def global_bar(table: Sequence[dict[str, Any]], path: Target, *, scale: str, max
     fig = Figure(figsize=(7, 0.35 * len(rows) + 1.4))
     ax = fig.subplots()
     y = np.arange(len(rows))
-    vals = np.array([r["mean_abs"] for r in rows])
-    err = np.array([[r["mean_abs"] - r["ci_low"] for r in rows], [r["ci_high"] - r["mean_abs"] for r in rows]])
-    ax.barh(y, vals, xerr=np.clip(err, 0, None), color="#3b6ea8", ecolor="#333333", capsize=2)
+    vals, lo, hi = (np.array([r[k] for r in rows], dtype=float) for k in ("mean_abs", "ci_low", "ci_high"))
+    err = np.nan_to_num(np.clip(np.array([vals - lo, hi - vals]), 0, None))  # a missing bound: no bar
+    ax.barh(y, vals, xerr=err, color="#3b6ea8", ecolor="#333333", capsize=2)
     ax.set_yticks(y, [r["feature"] for r in rows])
     ax.set_xlabel(f"mean |SHAP| ({scale}), 95% bootstrap CI")
     ax.set_title("Global feature importance")

@@ -456,7 +456,8 @@ def _plots(ctx, cfg, global_table, group_tables, shap_s, X_sample, encoder, loca
     for r in global_table[:cfg.dependence_plots]:
         f = r["feature"]
         figure(f"dependence_{f}", f"dependence_{_safe(f)}", "shap.dependence", feature=f,
-               x=[display_value(v) if f in encoder.categories else v for v in X_sample[f].tolist()],
+               x=([display_value(v) for v in X_sample[f].tolist()] if f in encoder.categories
+                  else pd.to_numeric(X_sample[f], errors="coerce").to_numpy(float)),
                phi=np.round(shap_s.values[:, features.index(f)], 6), categorical=f in encoder.categories, scale=word)
     order = [r["feature"] for r in global_table]
     for attr, table in group_tables.items():

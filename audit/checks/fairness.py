@@ -19,7 +19,7 @@ from ..findings import Finding, Severity, Status
 from ..metrics import amplification as amp
 from ..metrics import fairness as fm
 from ..metrics.intervals import interval_status
-from ..metrics.proxies import proxy_strength
+from ..metrics.proxies import proxy_strengths
 from . import _fairness_evidence as evidence
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
@@ -644,9 +644,9 @@ def _proxies(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Series
         groups = lab.to_numpy()[idx]
         sizes = lab.value_counts()
         eligible = [g for g, n in sizes.items() if n >= cfg.min_group_size]
+        found = proxy_strengths(frame[features].iloc[idx], groups, eligible, seed=ctx.seed, n_bins=cfg.proxies.n_bins)
         for feat in features:
-            s = proxy_strength(frame[feat].iloc[idx].reset_index(drop=True), groups, eligible, seed=ctx.seed,
-                               n_bins=cfg.proxies.n_bins)
+            s = found[feat]
             row = {"feature": feat, "attribute": attr, "auc": _num(s["auc"]), "group": s["group"],
                    "nmi": _num(s["nmi"]), "strong": bool(np.isfinite(s["auc"]) and s["auc"] >= cfg.proxies.auc_threshold)}
             rows.append(row)

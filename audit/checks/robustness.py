@@ -125,8 +125,8 @@ def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
     ax = axes[0, 0]
     rows = sorted(rows, key=lambda r: r["flip_rate"])
     y = np.arange(len(rows))
-    v = np.array([r["flip_rate"] for r in rows])
-    err = np.vstack([v - np.array([r["ci_low"] for r in rows]), np.array([r["ci_high"] for r in rows]) - v])
+    v, lo, hi = (np.array([r[k] for r in rows], dtype=float) for k in ("flip_rate", "ci_low", "ci_high"))
+    err = np.nan_to_num(np.vstack([v - lo, hi - v]))
     colours = {"shift": "#1f77b4", "swap": "#2ca02c", "missing": "#d62728"}
     ax.barh(y, v, xerr=np.clip(err, 0, None), color=[colours[r["kind"]] for r in rows], ecolor="#333333", capsize=2)
     ax.set_yticks(y, [f"{r['feature']} ({r['kind']})" for r in rows], fontsize=7)

@@ -87,15 +87,18 @@ def _weighted_auc(w: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray
     """ROC AUC per row of weights `w`: P(score+ > score-) + P(tie) / 2, ties grouped exactly."""
     order = np.argsort(score, kind="stable")
     s, neg = score[order], y[order] != 1
-    wn = w[:, order] * neg
-    wp = w[:, order] - wn
+    # float32 is exact here: counts, their running sums (< n) and count x running sum (a row is
+    # drawn at most a few dozen times) stay below 2**24 for n up to a million rows
+    ws = w[:, order].astype(np.float32 if w.shape[1] <= 1_000_000 else np.float64)
+    wn = ws * neg
+    wp = ws - wn
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
     if len(starts) < len(s):  # tied scores: one cell per distinct score
         wp, wn = np.add.reduceat(wp, starts, axis=1), np.add.reduceat(wn, starts, axis=1)
     below = np.cumsum(wn, axis=1) - wn
-    n_pos, n_neg = wp.sum(1), wn.sum(1)
+    n_pos, n_neg = wp.sum(1, dtype=np.float64), wn.sum(1, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (wp * (below + 0.5 * wn)).sum(1) / (n_pos * n_neg)
+        auc = (wp * (below + 0.5 * wn)).sum(1, dtype=np.float64) / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 

@@ -13,8 +13,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy.stats import entropy
-from sklearn.metrics import mutual_info_score, roc_auc_score
+from sklearn.metrics import mutual_info_score
 from sklearn.preprocessing import TargetEncoder
+
+from .performance import binary_auc
 
 
 def discretise(x: pd.Series, n_bins: int = 10) -> np.ndarray:
@@ -30,35 +32,45 @@ def discretise(x: pd.Series, n_bins: int = 10) -> np.ndarray:
 def proxy_strength(x: pd.Series, groups: np.ndarray, eligible: list[str], seed: int = 0,
                    n_bins: int = 10, cv: int = 5) -> dict[str, object]:
     """Best one-vs-rest AUC of the feature for a group in `eligible`, the group, and normalised MI."""
-    levels = discretise(x, n_bins).reshape(-1, 1)
+    return proxy_strengths(pd.DataFrame({"x": x}), groups, eligible, seed, n_bins, cv)["x"]
+
+
+def proxy_strengths(X: pd.DataFrame, groups: np.ndarray, eligible: list[str], seed: int = 0,
+                    n_bins: int = 10, cv: int = 5) -> dict[str, dict[str, object]]:
+    """`proxy_strength` of every column of `X`: one cross-fitted encoding of all columns at once
+    (the encoder treats columns independently, with the same folds)."""
+    levels = np.column_stack([discretise(X[c].reset_index(drop=True), n_bins) for c in X.columns])
     codes, names = pd.factorize(pd.Series(groups).astype(str), sort=True)
     names = [str(n) for n in names]
     sizes = np.bincount(codes, minlength=len(names))
-    out: dict[str, object] = {"auc": float("nan"), "group": None, "nmi": float("nan")}
     h = entropy(sizes)
-    if h > 0:
-        out["nmi"] = float(mutual_info_score(codes, levels[:, 0]) / h)
+    out = {c: {"auc": float("nan"), "group": None,
+               "nmi": float(mutual_info_score(codes, levels[:, j]) / h) if h > 0 else float("nan")}
+           for j, c in enumerate(X.columns)}
     folds = min(cv, int(sizes.min())) if len(names) else 0
-    if len(names) < 2 or len(np.unique(levels)) < 2 or folds < 2:
+    varied = [j for j in range(levels.shape[1]) if len(np.unique(levels[:, j])) >= 2]
+    if len(names) < 2 or folds < 2 or not varied:
         return out
     enc = TargetEncoder(target_type="binary" if len(names) == 2 else "multiclass", cv=folds, shuffle=True,
                         random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = enc.fit_transform(levels, codes)
-    best = (-1.0, None)
-    for g in eligible:
-        if g not in names:
-            continue
-        gi = names.index(g)
-        member = codes == gi
-        if member.all():
-            continue
-        if len(names) == 2:  # one column: the encoded share of code 1
-            auc = roc_auc_score(member, scores[:, 0] if gi == 1 else -scores[:, 0])
-        else:
-            auc = roc_auc_score(member, scores[:, list(enc.classes_).index(gi)])
-        if auc > best[0]:
-            best = (float(auc), g)
-    out["auc"], out["group"] = best if best[1] is not None else (float("nan"), None)
+        scores = enc.fit_transform(levels[:, varied], codes)
+    width = 1 if len(names) == 2 else len(enc.classes_)  # multiclass: one column per class, per feature
+    for i, j in enumerate(varied):
+        s = scores[:, i * width:(i + 1) * width]
+        best = (-1.0, None)
+        for g in eligible:
+            if g not in names:
+                continue
+            gi = names.index(g)
+            member = codes == gi
+            if member.all():
+                continue
+            col = (s[:, 0] if gi == 1 else -s[:, 0]) if len(names) == 2 else s[:, list(enc.classes_).index(gi)]
+            auc = binary_auc(member.astype(int), col)
+            if auc > best[0]:
+                best = (float(auc), g)
+        if best[1] is not None:
+            out[X.columns[j]]["auc"], out[X.columns[j]]["group"] = best
     return out

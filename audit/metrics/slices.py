@@ -169,7 +169,7 @@ def slice_table(features: list[Discretised], outcomes: RowOutcomes, max_features
     least `min_size` rows and at least `min_size` rows outside it."""
     weights = outcomes.weights()
     n_total = len(outcomes.error)
-    frames = []
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in [*weights, "f1", "l1", "f2", "l2"]}
     for order in range(1, max_features + 1):
         for combo in combinations(range(len(features)), order):
             fs = [features[i] for i in combo]
@@ -183,15 +183,15 @@ def slice_table(features: list[Discretised], outcomes: RowOutcomes, max_features
             if keep.size == 0:
                 continue
             levels = np.unravel_index(keep, shape)
-            part = pd.DataFrame({k: v[keep] for k, v in cols.items()})
-            part["f1"] = combo[0]
-            part["l1"] = levels[0]
-            part["f2"] = combo[1] if order == 2 else -1
-            part["l2"] = levels[1] if order == 2 else -1
-            frames.append(part)
-    if not frames:
+            for k, v in cols.items():
+                parts[k].append(v[keep])
+            parts["f1"].append(np.full(keep.size, combo[0]))
+            parts["l1"].append(levels[0])
+            parts["f2"].append(np.full(keep.size, combo[1] if order == 2 else -1))
+            parts["l2"].append(levels[1] if order == 2 else np.full(keep.size, -1))
+    if not parts["f1"]:
         return pd.DataFrame(columns=["n", "errors", "f1", "l1", "f2", "l2"])
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.DataFrame({k: np.concatenate(v) for k, v in parts.items()})
     table["n"] = table["n"].round().astype(np.int64)
     if max_features == 2:
         # a pair slice with the same rows as one of its single-feature parents adds nothing
@@ -454,6 +454,7 @@ def find_weak_slices(frame: pd.DataFrame, outcomes: RowOutcomes, *, metrics: lis
     excess = slices["excess"].to_numpy(dtype=float)
     effect = slices["effect"].to_numpy(dtype=float)
     n_feats = np.where(slices["f2"].to_numpy() >= 0, 2, 1)
+    slice_keys = [tuple(int(v) for v in row) for row in slices[key].to_numpy()]
     for gi, members in enumerate(groups_idx, start=1):
         # Representative: among members holding at least `rep_share` of the group's top excess, the
         # sharpest (largest effect); effects within 0.1 count as equal and the simpler slice wins.
@@ -463,7 +464,7 @@ def find_weak_slices(frame: pd.DataFrame, outcomes: RowOutcomes, *, metrics: lis
                    key=lambda j: (n_feats[j], -effect[j], members.index(j)))
         members = [best] + [j for j in members if j != best]
         rep = slices.iloc[members[0]]
-        rep_key = tuple(int(rep[k]) for k in key)
+        rep_key = slice_keys[members[0]]
         desc, conds = describe_slice(features, *rep_key)
         metric_rows = [{
             "metric": t.metric, "value": float(t.value), "population": float(t.population), "rest": float(t.rest),
@@ -477,7 +478,7 @@ def find_weak_slices(frame: pd.DataFrame, outcomes: RowOutcomes, *, metrics: lis
             related.append({"slice": r_["slice"], "size": int(r_.n), "metric": r_.metric,
                             "value": float(r_.value), "effect": float(r_.effect)})
         for j in members:
-            group_of[tuple(int(slices.iloc[j][k]) for k in key)] = gi
+            group_of[slice_keys[j]] = gi
         groups.append({"rank": gi, "slice": desc, "conditions": conds, "size": int(rep.n), "share": float(rep.n) / N,
                        "features": [c["feature"] for c in conds], "metrics": metric_rows,
                        "primary": metric_rows[0]["metric"], "related": related, "n_related": len(related)})
