@@ -17,6 +17,20 @@ DPI = 110
 Target = Path | IO[bytes]
 
 
+def label_inches(labels: Sequence[Any], fontsize: float) -> float:
+    """Width the longest label needs, plus tick padding (an estimate: tight_layout costs a second draw)."""
+    chars = max((len(str(lab)) for lab in labels), default=0)
+    return 0.56 * fontsize / 72 * chars + 0.3
+
+
+def fit_left(fig: Figure, labels: Sequence[Any], fontsize: float, *, top: float = 0.45, bottom: float = 0.55,
+             **kw: float) -> None:
+    """Margins in inches, the left one wide enough for `labels`."""
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(left=min(0.6, label_inches(labels, fontsize) / w), right=0.97, top=1 - top / h,
+                        bottom=bottom / h, **kw)
+
+
 def _save(fig: Figure, path: Target, tight: bool = True) -> Target:
     if tight:
         fig.tight_layout()
@@ -35,7 +49,8 @@ def global_bar(table: Sequence[dict[str, Any]], path: Target, *, scale: str, max
     ax.set_yticks(y, [r["feature"] for r in rows])
     ax.set_xlabel(f"mean |SHAP| ({scale}), 95% bootstrap CI")
     ax.set_title("Global feature importance")
-    return _save(fig, path)
+    fit_left(fig, [r["feature"] for r in rows], 10, bottom=0.6)
+    return _save(fig, path, tight=False)
 
 
 def group_bars(groups: dict[str, list[dict[str, Any]]], order: list[str], path: Target, *, attribute: str,

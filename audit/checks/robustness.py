@@ -119,6 +119,8 @@ def _plot(ctx: AuditContext, table: list[dict], evasion: dict | None) -> str | N
 def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
     from matplotlib.figure import Figure
 
+    from interpret.plots import fit_left, label_inches
+
     panels = 2 if evasion else 1
     fig = Figure(figsize=(6.5 * panels, 0.32 * len(rows) + 1.8))
     axes = fig.subplots(1, panels, squeeze=False)
@@ -141,7 +143,14 @@ def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
         ax2.set_xlabel("share of successful evasions editing the column")
         ax2.set_title(f"Evasion: {_pct(evasion['success_rate'])} of {evasion['attempted']} decisions flipped", fontsize=9)
         ax2.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    left_labels = [f"{r['feature']} ({r['kind']})" for r in rows]
+    if evasion:  # the second panel's labels sit in the gap between the panels
+        w = fig.get_figwidth()
+        left, gap = label_inches(left_labels, 7) / w, label_inches([u["feature"] for u in use], 7) / w
+        fig.subplots_adjust(left=left, right=0.98, top=1 - 0.45 / fig.get_figheight(),
+                            bottom=0.55 / fig.get_figheight(), wspace=gap / ((0.98 - left - gap) / 2))
+    else:
+        fit_left(fig, left_labels, 7)
     fig.savefig(path, dpi=110, format="png")
 
 

@@ -112,6 +112,8 @@ def _plot(ctx: AuditContext, groups: list[dict], population: dict[str, float], f
 def draw_weak_slices(path, *, rows: list[dict], population: dict[str, float], fcr: float) -> None:
     from matplotlib.figure import Figure
 
+    from interpret.plots import fit_left
+
     metrics = sorted({r["metric"] for r in rows})
     counts = [sum(r["metric"] == m for r in rows) for m in metrics]
     fig = Figure(figsize=(9, 0.42 * len(rows) + 1.1 * len(metrics) + 0.6))
@@ -128,7 +130,8 @@ def draw_weak_slices(path, *, rows: list[dict], population: dict[str, float], fc
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Weak slices with {fcr:.1%} false-coverage-adjusted intervals", fontsize=10)
-    fig.tight_layout()
+    fit_left(fig, [lab for ax in axes[:, 0] for lab in (t.get_text() for t in ax.get_yticklabels())], 7,
+             top=0.6, bottom=0.35, hspace=0.5)
     fig.savefig(path, dpi=110, format="png")
 
 
