@@ -2,7 +2,7 @@
 
 Each point runs in a fresh subprocess so its peak resident memory (ru_maxrss) is its own.
 
-    python -m benchmarks.bench_scale [--rows 10000 100000 1000000 10000000] [--dask-max 1000000]
+    python -m benchmarks.bench_scale [--rows 10000 100000 1000000 10000000] [--dask-max 10000000]
 """
 from __future__ import annotations
 
@@ -116,6 +116,6 @@ def run(rows: list[int] | None = None, dask_max: int = 1_000_000, home: Path | N
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, nargs="*")
-    ap.add_argument("--dask-max", type=int, default=1_000_000)
+    ap.add_argument("--dask-max", type=int, default=10_000_000)
     a = ap.parse_args()
     print(json.dumps(run(a.rows, a.dask_max), indent=2))

@@ -524,8 +524,8 @@ def _run_part(name: str, opts: argparse.Namespace, env: dict[str, str], logdir: 
             status, reason = "error", f"exited with code {rc}: " + (lines[-1][:400] if lines else "no output")
     if status == "error":
         print(f"{name}: FAILED: {reason}", flush=True)
-    return {"status": status, "reason": reason, "measured_at": started, "seconds": round(time.perf_counter() - t0, 1),
-            "load_before": load0, "load_after": _load(), "data": data}
+    return {"status": status, "reason": reason, "measured_at": started, "commit": _commit(),
+            "seconds": round(time.perf_counter() - t0, 1), "load_before": load0, "load_after": _load(), "data": data}
 
 
 def _child(name: str, opts: argparse.Namespace) -> int:
@@ -678,7 +678,9 @@ def markdown(res: dict[str, Any]) -> str:
     """The headline table of a result file, for docs/performance.md."""
     m = res["machine"]
     load = m.get("load_average_1min") or {}
-    lines = [f"Measured {res['measured_at']} ({res['mode']} run, commit {m.get('aiaudit_commit')}) on "
+    parts = res.get("parts") or {}
+    when = sorted(f"{k} {p.get('measured_at')} ({p.get('commit') or 'commit not recorded'})" for k, p in parts.items())
+    lines = [f"Parts measured: {'; '.join(when)}. Last invocation at commit {m.get('aiaudit_commit')}, on "
              f"{m['cpu_model']}, {m['cores_available']} cores, {m['memory_gb']} GB RAM, Python {m['python']}; "
              f"1-minute load average {load.get('min')}-{load.get('max')}"
              + (" (under load: other processes shared the cores)." if m.get("under_load") else "."), "",
@@ -705,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip these parts")
     ap.add_argument("--rows", type=int, nargs="+", default=None, help="scaling row counts (default 10k 100k 1M 10M; "
                     "--quick: 10k 100k)")
-    ap.add_argument("--dask-max", type=int, default=1_000_000, help="largest scaling point also run on Dask")
+    ap.add_argument("--dask-max", type=int, default=10_000_000, help="largest scaling point also run on Dask (default: every point)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repetitions of the rai and full_audit parts after "
                     "an untimed warm-up round; the best is kept (default 2; --quick: 1)")
     ap.add_argument("--out", type=Path, default=None, help="result file (default benchmarks/results/latest.json; "
