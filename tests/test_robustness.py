@@ -224,3 +224,36 @@ def test_regression_reports_prediction_change_without_flips():
     step = rules[0].step
     assert rep.features[0]["mean_change"] == pytest.approx(3 * step, rel=1e-6)   # |Δŷ| = slope x step
     assert greedy_evasion(model.predict, X, rules).attempted == 0
+
+
+def test_linked_columns_follow_their_source():
+    """education_num is a function of education: a perturbed row never pairs them inconsistently,
+    and a model that reads only the linked column still sees the perturbation."""
+    from audit.metrics.perturbation import find_links, perturb, perturb_jointly
+    rng = np.random.default_rng(0)
+    levels = {"HS-grad": 9, "Bachelors": 13, "Masters": 14, "Doctorate": 16}
+    edu = rng.choice(list(levels), 600)
+    X = pd.DataFrame({"education": edu, "education_num": [levels[e] for e in edu],
+                      "hours": rng.normal(40, 8, 600).round(1), "noise": rng.choice(["a", "b"], 600)})
+    X.loc[::7, "noise"] = np.where(X.loc[::7, "education"] == "HS-grad", "b", "a")  # related, not a function
+    kinds = {"education": "categorical", "education_num": "numeric", "hours": "numeric", "noise": "categorical"}
+    rules, _ = build_rules(X, kinds, immutable=set(), step_fraction=0.5)
+    links = find_links(X, rules)
+    assert sorted(k.describe() for k in links) == ["education follows education_num", "education_num follows education"]
+    swap = perturb(X, next(r for r in rules if r.name == "education"), "swap", rng, links)
+    assert (swap["education"] != X["education"]).all()
+    assert (swap["education_num"] == swap["education"].map(levels)).all()
+    shift = perturb(X, next(r for r in rules if r.name == "education_num"), "shift", rng, links)
+    inverse = {v: k for k, v in levels.items()}
+    moved = shift["education_num"] != X["education_num"]
+    assert moved.any() and (shift.loc[moved, "education"] == shift.loc[moved, "education_num"].map(
+        lambda v: inverse[min(levels.values(), key=lambda k: abs(k - v))])).all()
+    joint = perturb_jointly(X, rules, rng, swap_prob=0.5, links=links)
+    assert (joint["education_num"] == joint["education"].map(levels)).all()
+    # without links the same swap leaves education_num alone: a model reading it sees nothing
+    assert (perturb(X, rules[0], "swap", rng)["education_num"] == X["education_num"]).all()
+
+
+def test_adult_audit_links_the_education_columns(adult_audit):
+    settings = adult_audit.checks["robustness"].details["settings"]
+    assert {"education_num follows education", "education follows education_num"} <= set(settings["linked_columns"])

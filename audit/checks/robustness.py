@@ -4,7 +4,8 @@ On a seeded sample of audited rows: how often a decision flips, and how far the 
 when inputs change slightly (numeric by a fraction of their spread, categoricals to a neighbouring
 or frequent category, values blanked), jointly and one column at a time; then a budgeted greedy
 search for the smallest edits that flip a decision.  Protected attributes and the policy's
-immutable columns are never changed (`audit.metrics.perturbation`).
+immutable columns are never changed, and a column that another one determines in the audited
+rows (education -> education_num) follows it (`audit.metrics.perturbation`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..csvsafe import write_csv
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
-from ..metrics.perturbation import ColumnRule, build_rules, greedy_evasion, robustness_report
+from ..metrics.perturbation import ColumnRule, build_rules, find_links, greedy_evasion, robustness_report
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "robustness"
@@ -71,6 +72,9 @@ class RobustnessConfig(CheckConfig):
     max_feature_flip_rate: float | None = Field(0.10, ge=0, le=1, description="Declared bound per column.")
     max_missing_flip_rate: float | None = Field(0.10, ge=0, le=1, description="Declared bound when one value is missing.")
     severity: Severity = Severity.medium
+    follow_linked_columns: bool = Field(True, description=(
+        "A column another perturbable column determines in the audited rows (education -> education_num) "
+        "follows it, so perturbed rows stay ones that can occur."))
     evasion: EvasionConfig = Field(default_factory=EvasionConfig)
 
 
@@ -176,7 +180,10 @@ def run(ctx: AuditContext, cfg: RobustnessConfig) -> CheckResult:
     sample_idx = np.sort(rng.choice(n, size=min(cfg.sample_size, n), replace=False))
     S = X.iloc[sample_idx].reset_index(drop=True)
     ctx.progress(f"robustness: perturbing {len(S)} rows over {len(rules)} columns")
-    rep = robustness_report(predict, S, rules, rng, swap_prob=cfg.swap_probability, confidence=cfg.confidence)
+    names = {r.name for r in rules}
+    links = [k for k in find_links(X, rules) if k.target in names] if cfg.follow_linked_columns else []
+    rep = robustness_report(predict, S, rules, rng, swap_prob=cfg.swap_probability, confidence=cfg.confidence,
+                            links=links)
     classifier = ctx.model.task != "regression"
     table = []
     for f in rep.features:
@@ -286,7 +293,8 @@ def run(ctx: AuditContext, cfg: RobustnessConfig) -> CheckResult:
             target = pos if ecfg.target == "positive" else 1 - pos
         ctx.progress(f"robustness: greedy evasion on {len(eidx)} decisions")
         ev = greedy_evasion(predict, X.iloc[eidx], rules, max_changes=ecfg.max_changes, grid=tuple(ecfg.grid),
-                            max_categories=ecfg.max_categories, confidence=cfg.confidence, target=target)
+                            max_categories=ecfg.max_categories, confidence=cfg.confidence, target=target,
+                            links=links)
         for rec in ev.records:
             rec["row"] = int(eidx[rec["row"]])
             rec["original_decision"] = _class_name(ctx, rec["original_decision"])
@@ -341,7 +349,8 @@ def run(ctx: AuditContext, cfg: RobustnessConfig) -> CheckResult:
                    "ordered": r.ordered if r.kind == "categorical" else None} for r in rules]
     settings = {"sample_size": len(S), "step_fraction": cfg.step_fraction, "swap_probability": cfg.swap_probability,
                 "missing_injection": cfg.missing_injection, "confidence": cfg.confidence,
-                "interval": "Wilson (flip rates), t (mean score change)", "seed_purpose": "robustness / evasion"}
+                "interval": "Wilson (flip rates), t (mean score change)", "seed_purpose": "robustness / evasion",
+                "linked_columns": [k.describe() for k in links]}
     json_path, json_rel = ctx.evidence_path(NAME, "robustness.json")
     json_path.write_text(json.dumps({"settings": settings, "rules": rules_info, "skipped_columns": skipped,
                                      "joint": joint, "missing_one": rep.missing_one, "per_column": table,

@@ -5,12 +5,13 @@ for regressors, on raw columns.  Every perturbation stays inside what the caller
 allow: immutable columns have no rule and are never touched; numeric columns move by a fixed step
 (a fraction of their spread) inside a plausible range; categoricals move to a neighbouring category
 (ordered) or another frequent one; values can be blanked to test missing-input handling.
-All perturbed copies of a sample are scored in one batched call.
+A column that another column determines in the data (`Link`) follows it, so perturbed rows stay
+ones that can occur.  All perturbed copies of a sample are scored in one batched call.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,82 @@ def build_rules(X: pd.DataFrame, kinds: dict[str, str], *, immutable: set[str], 
     return rules, skipped
 
 
+# -- linked columns ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Link:
+    """`target` is a function of `source` in the audited rows (education -> education_num): when a
+    perturbation changes `source`, `target` follows, so no perturbed row is one that cannot occur."""
+
+    source: str
+    target: str
+    keys: tuple[Any, ...]       # source values: sorted floats (numeric) or strings
+    values: tuple[Any, ...]
+    numeric: bool
+
+    def follow(self, source: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """Target values for `source` values; missing or unknown sources keep `current`."""
+        out = np.asarray(current, dtype=object).copy()
+        vals = np.asarray(self.values, dtype=object)
+        if self.numeric:
+            x = pd.to_numeric(pd.Series(source), errors="coerce").to_numpy(dtype=float)
+            keys = np.asarray(self.keys, dtype=float)
+            ok = np.isfinite(x)
+            pos = np.clip(np.searchsorted(keys, x[ok]), 1, len(keys) - 1)
+            nearest = np.where(np.abs(keys[pos - 1] - x[ok]) <= np.abs(keys[pos] - x[ok]), pos - 1, pos)
+            out[ok] = vals[nearest]
+            return out
+        index = {k: i for i, k in enumerate(self.keys)}
+        for i, v in enumerate(source):
+            j = None if v is None or (isinstance(v, float) and np.isnan(v)) else index.get(str(v))
+            if j is not None:
+                out[i] = vals[j]
+        return out
+
+    def describe(self) -> str:
+        return f"{self.target} follows {self.source}"
+
+
+def find_links(X: pd.DataFrame, rules: list[ColumnRule], *, max_levels: int = 50, min_support: int = 5) -> list[Link]:
+    """Columns that another column determines in `X`: for a perturbable `source` with at most
+    `max_levels` values, each seen at least `min_support` times, every source value comes with one
+    target value, and the target takes at least two values."""
+    codes = {c: pd.factorize(X[c].astype(str).where(X[c].notna()), use_na_sentinel=True)[0] for c in X.columns}
+    links = []
+    for r in rules:
+        a = codes[r.name]
+        seen = a >= 0
+        levels, counts = np.unique(a[seen], return_counts=True)
+        if not 2 <= len(levels) <= max_levels or counts.min() < min_support:
+            continue
+        for target in X.columns:
+            b = codes[target]
+            if target == r.name or len(np.unique(b[seen])) < 2:
+                continue
+            pairs = np.unique(a[seen].astype(np.int64) * (b.max() + 2) + b[seen])
+            if len(pairs) != len(levels):
+                continue
+            first = pd.DataFrame({"s": X[r.name][seen].to_numpy(), "t": X[target][seen].to_numpy()}).drop_duplicates("s")
+            if r.kind == "numeric":
+                first = first.assign(s=pd.to_numeric(first["s"], errors="coerce")).dropna().sort_values("s")
+                keys = tuple(float(v) for v in first["s"])
+            else:
+                keys = tuple(str(v) for v in first["s"])
+            links.append(Link(r.name, target, keys, tuple(first["t"]), r.kind == "numeric"))
+    return links
+
+
+def follow_links(frame: pd.DataFrame, changed: str, links: Sequence[Link], rows: np.ndarray | None = None) -> None:
+    """Update, in place, the columns that follow `changed` (in `rows`, or every row)."""
+    for link in links:
+        if link.source != changed:
+            continue
+        sel = slice(None) if rows is None else rows
+        col = frame[link.target].astype(object).to_numpy().copy()
+        col[sel] = link.follow(frame[changed].to_numpy()[sel], col[sel])
+        frame[link.target] = pd.Series(col, index=frame.index).infer_objects()
+
+
 # -- single perturbations -------------------------------------------------------------------------
 
 def shift_values(x: np.ndarray, rule: ColumnRule, rng: np.random.Generator) -> np.ndarray:
@@ -179,7 +256,9 @@ def blank(x: np.ndarray, rule: ColumnRule) -> np.ndarray:
     return np.full(len(x), np.nan) if rule.kind == "numeric" else np.full(len(x), None, dtype=object)
 
 
-def perturb(X: pd.DataFrame, rule: ColumnRule, kind: str, rng: np.random.Generator) -> pd.DataFrame:
+def perturb(X: pd.DataFrame, rule: ColumnRule, kind: str, rng: np.random.Generator,
+            links: Sequence[Link] = ()) -> pd.DataFrame:
+    """One column perturbed (the columns linked to it follow a shift or swap; a blank stays alone)."""
     out = X.copy()
     x = X[rule.name].to_numpy()
     if kind == "shift":
@@ -188,15 +267,22 @@ def perturb(X: pd.DataFrame, rule: ColumnRule, kind: str, rng: np.random.Generat
         out[rule.name] = swap_values(x, rule, rng)
     elif kind == "missing":
         out[rule.name] = blank(x, rule)
+        return out
     else:
         raise ValueError(f"unknown perturbation {kind!r}")
+    follow_links(out, rule.name, links)
     return out
 
 
-def perturb_jointly(X: pd.DataFrame, rules: list[ColumnRule], rng: np.random.Generator, swap_prob: float) -> pd.DataFrame:
-    """Every shiftable numeric column moves one step; each swappable categorical swaps with `swap_prob`."""
+def perturb_jointly(X: pd.DataFrame, rules: list[ColumnRule], rng: np.random.Generator, swap_prob: float,
+                    links: Sequence[Link] = ()) -> pd.DataFrame:
+    """Every shiftable numeric column moves one step; each swappable categorical swaps with `swap_prob`.
+    A column that follows an earlier-perturbed column is set by the link, not perturbed itself."""
     out = X.copy()
+    following: set[str] = set()
     for r in rules:
+        if r.name in following:
+            continue
         x = X[r.name].to_numpy()
         if r.kind == "numeric" and "shift" in r.allowed:
             out[r.name] = shift_values(x, r, rng)
@@ -205,6 +291,10 @@ def perturb_jointly(X: pd.DataFrame, rules: list[ColumnRule], rng: np.random.Gen
             col = x.astype(object).copy()
             col[hit] = swap_values(x[hit], r, rng)
             out[r.name] = col
+        else:
+            continue
+        follow_links(out, r.name, links)
+        following |= {link.target for link in links if link.source == r.name}
     return out
 
 
@@ -296,14 +386,14 @@ def _first_line(e: Exception) -> str:
 
 
 def robustness_report(predict: PredictFn, X: pd.DataFrame, rules: list[ColumnRule], rng: np.random.Generator, *,
-                      swap_prob: float = 0.02, confidence: float = 0.95) -> RobustnessReport:
+                      swap_prob: float = 0.02, confidence: float = 0.95, links: Sequence[Link] = ()) -> RobustnessReport:
     """Flip rates and output changes: all rules at once (joint), each column alone, and missing values."""
     X = X.reset_index(drop=True)
-    value_frames: list[pd.DataFrame] = [X, perturb_jointly(X, rules, rng, swap_prob)]
+    value_frames: list[pd.DataFrame] = [X, perturb_jointly(X, rules, rng, swap_prob, links)]
     value_keys: list[tuple[str, str]] = []
     for r in rules:
         if r.value_kind in r.allowed:
-            value_frames.append(perturb(X, r, r.value_kind, rng))
+            value_frames.append(perturb(X, r, r.value_kind, rng, links))
             value_keys.append((r.name, r.value_kind))
     outs = score_many(predict, value_frames)
     P0 = outs[0]
@@ -395,7 +485,7 @@ def _candidates(rule: ColumnRule, x: np.ndarray, grid: tuple[float, ...], max_ca
 
 def greedy_evasion(predict: PredictFn, X: pd.DataFrame, rules: list[ColumnRule], *, max_changes: int = 3,
                    grid: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0), max_categories: int = 10,
-                   confidence: float = 0.95, target: int | None = None) -> EvasionReport:
+                   confidence: float = 0.95, target: int | None = None, links: Sequence[Link] = ()) -> EvasionReport:
     """For each row, greedily change one column at a time (shift within range or swap category),
     each step taking the candidate that most reduces the margin of the original decision, until
     the decision flips or `max_changes` columns are used.  When several candidates flip it, the
@@ -447,6 +537,7 @@ def greedy_evasion(predict: PredictFn, X: pd.DataFrame, rules: list[ColumnRule],
                 continue
             base = current.iloc[idx[ri]].reset_index(drop=True)
             base[r.name] = pd.Series(vals[ri, ci], dtype=float if r.kind == "numeric" else object)
+            follow_links(base, r.name, links)
             frames.append(base)
             meta_row.append(idx[ri])
             meta_rule.append(np.full(ri.size, j))
@@ -474,6 +565,7 @@ def greedy_evasion(predict: PredictFn, X: pd.DataFrame, rules: list[ColumnRule],
             r = usable[int(rule_of[c])]
             changes[i].append((r.name, current.at[i, r.name], val_of[c]))
             current.at[i, r.name] = val_of[c]
+            follow_links(current, r.name, links, rows=np.array([i]))
             used[i, int(rule_of[c])] = True
             cost[i] += cost_of[c]
             cur_margin[i] = m[c]
