@@ -395,3 +395,16 @@ def test_loading_a_registered_lm_and_sae_leaves_no_temp_dirs(lm_models, registry
     with registry.load(ref).estimator as handle:
         assert handle.model_dir.is_dir()
     assert not handle.model_dir.exists() and not list(tmp.glob("aiaudit-*"))
+
+
+def test_offline_mode_holds_even_if_the_hub_client_was_imported_first(monkeypatch):
+    """huggingface_hub reads HF_HUB_OFFLINE once, at import: `offline()` must set the live flag too,
+    so `from_pretrained` on a cached model or SAE release can never reach the network."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from interpret.lm.env import offline
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert not huggingface_hub.is_offline_mode()
+    offline()
+    assert huggingface_hub.is_offline_mode()

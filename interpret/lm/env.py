@@ -39,6 +39,10 @@ def default_threads() -> int:
 def offline(threads: int | None = None) -> None:
     """Set before transformers / sae_lens are imported; safe to call repeatedly."""
     os.environ.update(OFFLINE_ENV)
+    import sys
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:  # imported earlier: it read its offline flag from the environment then
+        hub.HF_HUB_OFFLINE = True
     import torch
     n = threads or default_threads()
     if torch.get_num_threads() != n:

@@ -172,7 +172,8 @@ def load_lm(manifest: dict, model_dir: Path) -> LoadedLM:
                 "processing": "unprocessed Hugging Face weights (TransformerBridge)"}
     else:
         from sae_lens import HookedSAETransformer
-        model = HookedSAETransformer.from_pretrained(manifest.get("source") or manifest["name"], device="cpu")
+        model = HookedSAETransformer.from_pretrained(manifest.get("source") or manifest["name"], device="cpu",
+                                                     local_files_only=True)  # the cache checked above
         prov = {"weights_sha256": sha256_file(Path(files["weights"])), "hf_repo": files["repo_id"],
                 "snapshot": Path(files["path"]).name,
                 "processing": "TransformerLens from_pretrained defaults (fold_ln, center_writing_weights, center_unembed)"}

@@ -30,7 +30,8 @@ TIMEOUT_MS = 90_000
 
 
 def _ensure_chromium() -> None:
-    """Install Debian's chromium when missing (as the Makefile does); skip only if that is impossible."""
+    """Install Debian's chromium when missing (as the Makefile does); fail if that is impossible, since
+    `make test` installs it and its absence means the install step broke."""
     if CHROMIUM.exists():
         return
     reason = "not root or no apt-get"
@@ -40,7 +41,7 @@ def _ensure_chromium() -> None:
         reason = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["apt-get failed"]
         reason = reason[0]
     if not CHROMIUM.exists():
-        pytest.skip(f"/usr/bin/chromium is not installed and cannot be installed here ({reason}); "
+        pytest.fail(f"/usr/bin/chromium is not installed and cannot be installed here ({reason}); "
                     "the end-to-end browser test needs it")
 
 
