@@ -93,6 +93,20 @@ def exported(engine, credit_audit, tmp_path_factory) -> dict[tuple[str, str, str
     return found
 
 
+def test_an_export_run_draws_each_figure_once(engine, credit_audit, tmp_path, monkeypatch):
+    from audit import figures
+    from audit.documents import render_documents, sources
+    drawn: list[int] = []
+    monkeypatch.setattr(sources, "draw_figure", lambda spec: drawn.append(1) or figures.draw(spec))
+    paths = render_documents(engine, credit_audit.audit_id, ["annex-iv", "model-card"], ["html", "docx"],
+                             ["en", "ko"], tmp_path)
+    assert len(paths) == 8
+    n_figures = sum(1 for rel in credit_audit.evidence if figures.is_figure(rel))
+    assert 0 < len(drawn) <= n_figures  # eight documents, each figure drawn at most once
+    html = next(p for p in paths if p.suffix == ".html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html
+
+
 @pytest.fixture(scope="module")
 def reference_metrics(engine, credit_audit) -> dict[str, float]:
     """Headline figures recomputed with scikit-learn from the registered model and the audit rows."""

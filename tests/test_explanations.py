@@ -134,7 +134,8 @@ def test_native_tree_models_use_exact_path_dependent_shap_when_shap_cannot_inter
         ad = _adapter(est, X, prepare=prep)
         ad.categories = {f.name: f.categories for f in feats if f.kind == "categorical"}
         ex = ShapExplainer(ad, X.iloc[:200])
-        assert ex.route.kind == "native" and ex.route.feature_perturbation == "tree_path_dependent"
+        assert ex.route.kind == ("path_table" if hasattr(est, "get_booster") else "native")
+        assert ex.route.feature_perturbation == "tree_path_dependent"
         assert ex.background_size is None
         assert "interventional TreeSHAP unavailable" in " ".join(ex.provenance()["notes"])
         res = ex.explain(X.iloc[1000:1300])
@@ -317,7 +318,7 @@ def test_check_on_adult_xgboost_reads_proxies_and_explains_natively(engine):
                                    n_boot=50)
         res = E.run(ctx, cfg)
     d = res.details
-    assert d["explainer"]["explainer"] == "xgboost Booster.predict(pred_contribs=True)"
+    assert d["explainer"]["explainer"] == "aiaudit path-table TreeSHAP (exact; equals xgboost pred_contribs)"
     assert d["explainer"]["feature_perturbation"] == "tree_path_dependent"
     assert res.metrics["explanations.shap.background_size"] is None
     assert res.metrics["explanations.quality.additivity_max_error"] < 1e-4

@@ -9,7 +9,6 @@ from pathlib import PurePosixPath
 from typing import Any, Iterable
 
 from ..figures import SUFFIX as FIGURE_SUFFIX
-from ..figures import draw as draw_figure
 from ..figures import is_figure
 from ..findings import Finding
 from .model import Block, Bullets, Figure, KeyValues, Note, Paragraph, Section, Table
@@ -51,8 +50,7 @@ def is_image(v: Any) -> bool:
 
 
 def figure(src: Sources, rel: str, caption: str) -> Figure:
-    data = src.evidence_bytes(rel)  # verified against its SHA-256
-    return Figure(draw_figure(data) if is_figure(rel) else data, caption, source=rel)
+    return Figure(src.image(rel), caption, source=rel)  # verified against its SHA-256
 
 
 def cite(text: str, t: Text) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 from ..errors import IntegrityError
+from ..figures import draw as draw_figure
+from ..figures import is_figure
 from ..model_io import sha256_file
 from ..result import AuditResult
 
@@ -81,6 +83,7 @@ class Sources:
     registry_error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     signoff: SignOff | None = None
+    drawn: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def evidence_bytes(self, rel: str) -> bytes:
         """An evidence file's bytes, refused if they no longer match audit.json."""
@@ -88,6 +91,14 @@ class Sources:
         if hashlib.sha256(data).hexdigest() != self.result.evidence.get(rel):
             raise IntegrityError(f"evidence file {rel} does not match its SHA-256 in audit.json")
         return data
+
+    def image(self, rel: str) -> bytes:
+        """The PNG of an image evidence file: stored, or drawn from a figure's data once per export run."""
+        if not is_figure(rel):
+            return self.evidence_bytes(rel)
+        if rel not in self.drawn:
+            self.drawn[rel] = draw_figure(self.evidence_bytes(rel))
+        return self.drawn[rel]
 
     def details(self, check: str) -> dict[str, Any] | None:
         run = self.result.checks.get(check)

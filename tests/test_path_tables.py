@@ -1,0 +1,102 @@
+"""Shapley-table TreeSHAP equals XGBoost's own pred_contribs and shap's TreeExplainer."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+import xgboost as xgb
+
+from conftest import ROOT
+from interpret import path_tables
+from interpret.models import ModelAdapter
+from interpret.path_tables import PathTables
+from interpret.shap_explain import ShapExplainer
+
+
+def _contribs(booster: xgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    return booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True)
+
+
+@pytest.fixture(scope="module")
+def adult_frame() -> pd.DataFrame:
+    df = pd.read_csv(ROOT / "data" / "adult.csv.gz")
+    X = df.drop(columns=["income", "split", "sex", "race"]).head(4000).copy()
+    for c in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[c]):
+            X[c] = X[c].astype("category")
+    rng = np.random.default_rng(0)   # missing values in both kinds of column, routed by default directions
+    X.loc[rng.random(len(X)) < 0.05, "age"] = np.nan
+    X.loc[rng.random(len(X)) < 0.05, "occupation"] = np.nan
+    return X.assign(income=df["income"].head(4000).to_numpy())
+
+
+def test_tables_equal_pred_contribs_with_categorical_splits_and_missing_values(adult_frame):
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    est = xgb.XGBClassifier(n_estimators=60, max_depth=6, tree_method="hist", enable_categorical=True, n_jobs=1,
+                            random_state=0).fit(X.iloc[:3000], y.iloc[:3000])
+    booster = est.get_booster()
+    tables = PathTables(booster)
+    assert tables.usable and tables.max_path_features <= 6 and tables.trees == 60
+    assert (tables.cat_row >= 0).any(), "the model must exercise categorical splits"
+    rows = X.iloc[3000:]
+    ref = _contribs(booster, rows)
+    mine = tables.contributions(rows)
+    assert np.abs(mine - ref[:, :-1]).max() < 1e-4
+    # additivity: contributions + XGBoost's bias reproduce the margin
+    margin = est.predict(rows, output_margin=True)
+    assert np.allclose(mine.sum(1) + ref[:, -1], margin, atol=1e-4)
+
+
+def test_tables_recode_categories_like_xgboost(adult_frame):
+    """XGBoost re-codes categories against the training ones; the tables must read them the same way."""
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    est = xgb.XGBClassifier(n_estimators=20, max_depth=4, tree_method="hist", enable_categorical=True, n_jobs=1
+                            ).fit(X.iloc[:3000], y.iloc[:3000])
+    rows = X.iloc[3000:3300].copy()
+    rows["occupation"] = rows["occupation"].cat.reorder_categories(rows["occupation"].cat.categories[::-1])
+    assert not (rows["occupation"].cat.codes.to_numpy() == X.iloc[3000:3300]["occupation"].cat.codes.to_numpy()).all()
+    ref = _contribs(est.get_booster(), rows)
+    assert np.abs(PathTables(est.get_booster()).contributions(rows) - ref[:, :-1]).max() < 1e-4
+
+
+def test_tables_cover_multiclass_and_regression_and_match_shap():
+    from sklearn.datasets import load_diabetes, load_iris
+    Xi, yi = load_iris(return_X_y=True)
+    clf = xgb.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1).fit(Xi, yi)
+    ref = _contribs(clf.get_booster(), pd.DataFrame(Xi))
+    for k in range(3):
+        assert np.abs(PathTables(clf.get_booster(), k).contributions(Xi) - ref[:, k, :-1]).max() < 1e-4
+    Xd, yd = load_diabetes(return_X_y=True)
+    reg = xgb.XGBRegressor(n_estimators=40, max_depth=5, n_jobs=1).fit(Xd, yd)
+    mine = PathTables(reg.get_booster()).contributions(Xd)
+    via_shap = shap.TreeExplainer(reg, feature_perturbation="tree_path_dependent")(Xd).values
+    assert np.abs(mine - via_shap).max() < 1e-3 * np.abs(via_shap).max()
+
+
+def test_explainer_uses_tables_and_falls_back_to_pred_contribs(adult_frame, monkeypatch):
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    est = xgb.XGBClassifier(n_estimators=20, max_depth=4, tree_method="hist", enable_categorical=True, n_jobs=1
+                            ).fit(X.iloc[:3000], y.iloc[:3000])
+    features = list(X.columns)
+    ad = ModelAdapter(est, features, "binary", 0, prepare=lambda d: d[features])  # class 0: signs flip
+    ex = ShapExplainer(ad, X.iloc[:200])
+    assert ex.route.kind == "path_table"
+    res = ex.explain(X.iloc[3000:3400])
+    ref = -_contribs(est.get_booster(), X.iloc[3000:3400])
+    assert np.abs(res.values - ref[:, :-1]).max() < 1e-4 and np.allclose(res.base_values, ref[:, -1], atol=1e-5)
+    assert res.additivity_error.max() < 1e-4
+
+    monkeypatch.setattr(path_tables, "MAX_TABLE_ENTRIES", 10)
+    small = ShapExplainer(ad, X.iloc[:200])
+    assert small.route.kind == "native"
+    assert any("table entries" in n for n in small.provenance()["notes"])
+    assert np.abs(small.explain(X.iloc[3000:3400]).values - res.values).max() < 1e-4
+
+
+def test_non_tree_boosters_are_left_to_xgboost():
+    from sklearn.datasets import load_iris
+    Xi, yi = load_iris(return_X_y=True)
+    dart = xgb.XGBClassifier(booster="dart", n_estimators=5, n_jobs=1).fit(Xi, yi == 1)
+    assert "dart" in PathTables.supports(dart.get_booster())
+    assert PathTables.supports(xgb.XGBClassifier(n_estimators=5, n_jobs=1).fit(Xi, yi == 1).get_booster()) is None
