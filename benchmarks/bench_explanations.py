@@ -2,9 +2,9 @@
 
     python -m benchmarks.bench_explanations
 
-- SHAP for every row through `interpret.shap_explain.ShapExplainer` (path-dependent: the
-  booster's native, exact TreeSHAP, plus preparation and the additivity output) against XGBoost's
-  own `pred_contribs` on the same rows, measured in the same run (best of `REPEATS`,
+- SHAP for every row through `interpret.shap_explain.ShapExplainer` (exact path-dependent
+  TreeSHAP from the model's Shapley tables, `interpret.path_tables`, plus preparation and the
+  additivity output) against XGBoost's own `pred_contribs` on the same rows, measured in the same run (best of `REPEATS`,
   alternating, so background load hits both alike). Target: ratio <= 1.3.
 - LIME for 20 decisions x 5 seeds (the audit's settings, 2,000 samples each). Target: <= 60 s.
 """

@@ -351,10 +351,53 @@ def _explained_rows(engine, audit_id: str) -> dict[str, int] | None:
 
 # -- part: full default audit vs irreducible work -------------------------------------------------
 
-def _irreducible(model, frame, explained, local_rows, seeds: int, num_samples: int, background) -> dict[str, Any]:
-    """The library work the audit cannot avoid: predictions on the audited rows, XGBoost's native
-    TreeSHAP (pred_contribs) on the explained rows, and LIME's own explain_instance for the same
-    decisions x seeds x samples (ordinal codes for categoricals, as LIME needs numbers)."""
+class _PredictionLog:
+    """Row counts of every model prediction an audit makes outside LIME (LIME's own are part of the
+    irreducible LIME run): the audited rows, perturbed rows, masked rows for deletion curves, ...
+    Recorded by wrapping XGBoost's two prediction entry points while the audit runs."""
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    @staticmethod
+    def _in_lime() -> bool:
+        f = sys._getframe(2)
+        while f is not None:
+            if f.f_globals.get("__name__", "").startswith("lime."):
+                return True
+            f = f.f_back
+        return False
+
+    def __enter__(self) -> "_PredictionLog":
+        import xgboost as xgb
+        self._saved = xgb.Booster.inplace_predict, xgb.Booster.predict
+        inplace, predict = self._saved
+        log = self
+
+        def logged_inplace(booster, data, *a, **k):
+            if not log._in_lime():
+                log.batches.append(int(data.shape[0]))
+            return inplace(booster, data, *a, **k)
+
+        def logged_predict(booster, data, *a, **k):
+            if not (k.get("pred_contribs") or k.get("pred_interactions") or log._in_lime()):
+                log.batches.append(int(data.num_row()))
+            return predict(booster, data, *a, **k)
+
+        xgb.Booster.inplace_predict, xgb.Booster.predict = logged_inplace, logged_predict
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import xgboost as xgb
+        xgb.Booster.inplace_predict, xgb.Booster.predict = self._saved
+
+
+def _irreducible(model, frame, explained, local_rows, seeds: int, num_samples: int, background,
+                 prediction_batches: list[int]) -> dict[str, Any]:
+    """The library work the audit cannot avoid: every model prediction it makes outside LIME, replayed
+    batch by batch (same row counts, audited rows) through the model's own predict_proba; XGBoost's
+    native TreeSHAP (pred_contribs) on the explained rows; and LIME's own explain_instance for the
+    same decisions x seeds x samples (ordinal codes for categoricals, as LIME needs numbers)."""
     import numpy as np
     import pandas as pd
     import xgboost as xgb
@@ -363,9 +406,11 @@ def _irreducible(model, frame, explained, local_rows, seeds: int, num_samples: i
     feats = model.meta.features
     names = [f.name for f in feats]
     est = model.estimator
+    batches = [frame.iloc[np.arange(b) % len(frame)] for b in prediction_batches]
     c0 = time.process_time()
     t0 = time.perf_counter()
-    est.predict_proba(model.prepare(frame))
+    for rows in batches:
+        est.predict_proba(model.prepare(rows))
     predict_s = time.perf_counter() - t0
 
     booster = est.get_booster()
@@ -398,7 +443,8 @@ def _irreducible(model, frame, explained, local_rows, seeds: int, num_samples: i
             lime.explain_instance(row, log_odds, num_features=len(names), num_samples=num_samples)
     lime_s = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    return {"predict_seconds": round(predict_s, 3), "predict_rows": len(frame),
+    return {"predict_seconds": round(predict_s, 3), "predict_rows": sum(prediction_batches),
+            "predict_batches": len(prediction_batches),
             "pred_contribs_seconds": round(shap_s, 3), "pred_contribs_rows": len(explained),
             "lime_seconds": round(lime_s, 3), "lime_explanations": len(rows) * seeds, "lime_num_samples": num_samples,
             "seconds": round(predict_s + shap_s + lime_s, 3), "cpu_seconds": round(cpu, 3)}
@@ -410,16 +456,17 @@ def _full_audit_once(engine, spec: Path, out_dir: Path) -> dict[str, Any]:
     from audit.documents import render_document
     timeline = _Timeline()
     engine.progress = timeline
-    t_start, c_start = time.perf_counter(), time.process_time()
-    prepared = engine.prepare(spec)
-    prepare_s = time.perf_counter() - t_start
-    t0 = time.perf_counter()
-    result = engine.run(prepared)
-    run_s = time.perf_counter() - t0
-    end_run = time.perf_counter()
-    doc = render_document(engine, result.audit_id, "model-card", "html", "en", out_dir / f"{result.audit_id}.html")
-    doc_s = time.perf_counter() - end_run
-    total, cpu = time.perf_counter() - t_start, time.process_time() - c_start
+    with _PredictionLog() as predictions:
+        t_start, c_start = time.perf_counter(), time.process_time()
+        prepared = engine.prepare(spec)
+        prepare_s = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        result = engine.run(prepared)
+        run_s = time.perf_counter() - t0
+        end_run = time.perf_counter()
+        doc = render_document(engine, result.audit_id, "model-card", "html", "en", out_dir / f"{result.audit_id}.html")
+        doc_s = time.perf_counter() - end_run
+        total, cpu = time.perf_counter() - t_start, time.process_time() - c_start
     engine.progress = lambda msg: None
     checks = {k: round(v.seconds, 3) for k, v in result.checks.items() if v.status != "skipped"}
     plan = json.loads((engine.audit_dir(result.audit_id) / "evidence" / "explanations" / "sampling_plan.json").read_text())
@@ -430,7 +477,7 @@ def _full_audit_once(engine, spec: Path, out_dir: Path) -> dict[str, Any]:
     bg_pos = plan["background"]["row_positions"] or list(range(min(ecfg.background_size, len(bg_src))))
     work = {"model": prepared.model, "frame": frame, "explained": frame.iloc[list(plan["explained_rows"]) + local_idx][feats],
             "local_rows": frame.iloc[local_idx][feats], "seeds": ecfg.lime_seeds, "num_samples": ecfg.lime_num_samples,
-            "background": bg_src.iloc[bg_pos][feats]}
+            "background": bg_src.iloc[bg_pos][feats], "prediction_batches": predictions.batches}
     return {
         "rows": len(frame), "status": result.status, "findings": len(result.findings),
         "risk_tier": (result.risk or {}).get("tier"),

@@ -15,7 +15,7 @@ can use the library instead.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -97,17 +97,23 @@ def _contributions(X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, de
 
 @dataclass
 class _Paths:
-    node_feature: list[int]
-    node_threshold: list[float]
-    node_default_left: list[bool]
-    node_cat_row: list[int]
-    cat_sets: list[np.ndarray]
-    leaves: list[tuple[float, list[tuple[int, bool, int]], list[int], list[float]]]
+    """Internal nodes (global indices) and root-to-leaf paths of the trees read so far."""
+    node_feature: list[int] = field(default_factory=list)
+    node_threshold: list[float] = field(default_factory=list)
+    node_default_left: list[bool] = field(default_factory=list)
+    node_cat_row: list[int] = field(default_factory=list)
+    cat_sets: list[list[int]] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)       # per leaf
+    nodes: list[list[int]] = field(default_factory=list)   # per leaf: the internal nodes on its path,
+    lefts: list[list[bool]] = field(default_factory=list)  # the direction taken at each,
+    elems: list[list[int]] = field(default_factory=list)   # and the path feature (element) each splits on
+    feats: list[list[int]] = field(default_factory=list)   # per leaf: its path's distinct features
+    zs: list[list[float]] = field(default_factory=list)    # and their zero fractions
 
 
 def _tree_paths(tree: dict[str, Any], into: _Paths) -> None:
-    """Append one tree's internal nodes and leaf paths to `into` (node indices made global)."""
-    lc, rc = tree["left_children"], tree["right_children"]
+    """Append one tree's internal nodes and leaf paths to `into`."""
+    lc, rc, split = tree["left_children"], tree["right_children"], tree["split_indices"]
     cover, cond = tree["sum_hessian"], tree["split_conditions"]
     split_type = tree.get("split_type") or [0] * len(lc)
     cat_nodes = dict(zip(tree.get("categories_nodes", []),
@@ -118,32 +124,39 @@ def _tree_paths(tree: dict[str, Any], into: _Paths) -> None:
         if lc[node] == -1:
             continue
         local[node] = len(into.node_feature)
-        into.node_feature.append(int(tree["split_indices"][node]))
-        into.node_threshold.append(float(cond[node]))
+        into.node_feature.append(split[node])
+        into.node_threshold.append(cond[node])
         into.node_default_left.append(bool(tree["default_left"][node]))
         if split_type[node] == 1:
             seg, size = cat_nodes[node]
             into.node_cat_row.append(len(into.cat_sets))
-            into.cat_sets.append(np.asarray(cats[seg:seg + size], dtype=np.int64))
+            into.cat_sets.append(cats[seg:seg + size])
         else:
             into.node_cat_row.append(-1)
 
-    def walk(node: int, steps: list, feats: list, zs: list) -> None:
+    def walk(node: int, nodes: list, lefts: list, elems: list, feats: list, zs: list) -> None:
         if lc[node] == -1:
-            into.leaves.append((float(cond[node]), steps, feats, zs))
+            for target, v in ((into.value, cond[node]), (into.nodes, nodes), (into.lefts, lefts),
+                              (into.elems, elems), (into.feats, feats), (into.zs, zs)):
+                target.append(v)
             return
-        f = int(tree["split_indices"][node])
+        f = split[node]
+        e = feats.index(f) if f in feats else len(feats)
         for child, went_left in ((lc[node], True), (rc[node], False)):
             ratio = cover[child] / cover[node]
-            if f in feats:
-                e = feats.index(f)
-                child_feats, child_z = feats, zs[:e] + [zs[e] * ratio] + zs[e + 1:]
-            else:
-                e = len(feats)
-                child_feats, child_z = feats + [f], zs + [ratio]
-            walk(child, steps + [(local[node], went_left, e)], child_feats, child_z)
+            child_z = zs[:e] + [zs[e] * ratio] + zs[e + 1:] if e < len(feats) else zs + [ratio]
+            walk(child, nodes + [local[node]], lefts + [went_left], elems + [e],
+                 feats if e < len(feats) else feats + [f], child_z)
 
-    walk(0, [], [], [])
+    walk(0, [], [], [], [], [])
+
+
+def _padded(rows: list[list[Any]], dtype: Any) -> np.ndarray:
+    """Ragged rows as a zero-padded matrix (at least one column)."""
+    lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+    out = np.zeros((len(rows), max(int(lengths.max(initial=0)), 1)), dtype=dtype)
+    out[np.arange(out.shape[1]) < lengths[:, None]] = [x for row in rows for x in row]  # row-major, like the mask
+    return out
 
 
 def _booster_categories(booster: Any) -> dict[str, list[Any]]:
@@ -168,41 +181,31 @@ class PathTables:
         self.n_features = int(model["learner"]["learner_model_param"]["num_feature"])
         n_class = int(model["learner"]["learner_model_param"]["num_class"])
         info = trees_json["tree_info"]
-        paths = _Paths([], [], [], [], [], [])
+        paths = _Paths()
         for tree, cls in zip(trees_json["trees"], info):
             if n_class <= 1 or cls == class_index:
                 _tree_paths(tree, paths)
-        width = max((len(f) for _, _, f, _ in paths.leaves), default=0)
-        depth = max((len(s) for _, s, _, _ in paths.leaves), default=0)
-        n_leaves = len(paths.leaves)
-        self.k = np.array([len(f) for _, _, f, _ in paths.leaves], dtype=np.int64)
+        self.k = np.fromiter(map(len, paths.feats), np.int64, len(paths.feats))
         sizes = (1 << self.k) * self.k
         self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.entries = int(sizes.sum())
-        z = np.zeros((n_leaves, max(width, 1)))
-        self.elem_feature = np.zeros((n_leaves, max(width, 1)), dtype=np.int64)
-        self.path_node = np.zeros((n_leaves, max(depth, 1)), dtype=np.int64)
-        self.path_left = np.zeros((n_leaves, max(depth, 1)), dtype=np.bool_)
-        self.path_elem = np.zeros((n_leaves, max(depth, 1)), dtype=np.int64)
-        self.path_len = np.zeros(n_leaves, dtype=np.int64)
-        values = np.zeros(n_leaves)
-        for p, (value, steps, feats, zs) in enumerate(paths.leaves):
-            values[p] = value
-            z[p, :len(zs)] = zs
-            self.elem_feature[p, :len(feats)] = feats
-            self.path_len[p] = len(steps)
-            for d, (node, went_left, e) in enumerate(steps):
-                self.path_node[p, d], self.path_left[p, d], self.path_elem[p, d] = node, went_left, e
+        z = _padded(paths.zs, np.float64)
+        self.elem_feature = _padded(paths.feats, np.int64)
+        self.path_node = _padded(paths.nodes, np.int64)
+        self.path_left = _padded(paths.lefts, np.bool_)
+        self.path_elem = _padded(paths.elems, np.int64)
+        self.path_len = np.fromiter(map(len, paths.nodes), np.int64, len(paths.nodes))
+        values = np.asarray(paths.value, dtype=np.float64)
         self.feature = np.asarray(paths.node_feature, dtype=np.int64)
         self.threshold = np.asarray(paths.node_threshold, dtype=np.float32)
         self.default_left = np.asarray(paths.node_default_left, dtype=np.bool_)
         self.cat_row = np.asarray(paths.node_cat_row, dtype=np.int64)
-        n_cats = max((int(s.max()) + 1 for s in paths.cat_sets if s.size), default=0)
+        n_cats = max((max(c) + 1 for c in paths.cat_sets if c), default=0)
         self.cat_member = np.zeros((max(len(paths.cat_sets), 1), max(n_cats, 1)), dtype=np.bool_)
-        for row, cats in enumerate(paths.cat_sets):
-            self.cat_member[row, cats] = True
+        self.cat_member[np.repeat(np.arange(len(paths.cat_sets)), [len(c) for c in paths.cat_sets]),
+                        [c for cs in paths.cat_sets for c in cs]] = True
         self.trees = sum(1 for cls in info if n_class <= 1 or cls == class_index)
-        self.max_path_features = width
+        self.max_path_features = int(self.k.max(initial=0))
         self.table = _fill_tables(self.k, z, values, self.offset, self.entries) \
             if self.entries <= MAX_TABLE_ENTRIES else None
 
