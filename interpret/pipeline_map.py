@@ -25,9 +25,15 @@ class PipelineSplit:
     raw_features: list[str]
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """The final model's input as a dense matrix. XGBoost reads the entries a sparse matrix does
+        not store as missing, not as zero, so for it they become NaN: the model explained is the
+        model that runs."""
         Z = self.preprocessor.transform(X[self.raw_features])
-        if hasattr(Z, "toarray"):
-            Z = Z.toarray()
+        if hasattr(Z, "tocoo"):
+            coo = Z.tocoo()
+            dense = np.full(coo.shape, np.nan if type(self.final).__module__.startswith("xgboost") else 0.0)
+            dense[coo.row, coo.col] = coo.data
+            return dense
         return np.asarray(Z, dtype=float)
 
     def aggregate(self, values: np.ndarray) -> np.ndarray:
@@ -153,7 +159,8 @@ def _verify(split: PipelineSplit, probe: pd.DataFrame) -> bool:
     for i, c in enumerate(split.raw_features):
         shifted = probe.copy()
         shifted[c] = np.roll(probe[c].to_numpy(), 1)
-        changed = np.flatnonzero(np.any(split.transform(shifted) != Z0, axis=0))
+        Z1 = split.transform(shifted)
+        changed = np.flatnonzero(np.any((Z1 != Z0) & ~(np.isnan(Z1) & np.isnan(Z0)), axis=0))
         if np.any(split.groups[changed] != i):
             return False
     return True

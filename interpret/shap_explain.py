@@ -190,14 +190,17 @@ class ShapExplainer:
         why = PathTables.supports(booster)
         if why:
             return None, why
-        tables = PathTables(booster, self.model.class_index)
-        if not tables.usable:
-            return None, f"its leaf paths need {tables.entries:,} table entries (bound {MAX_TABLE_ENTRIES:,})"
-        probe = self._space(self.background.head(PROBE_ROWS))
-        expected, base = native_contributions(target, probe, self.model.task, self.model.class_index)
-        route = _Route("path_table", "aiaudit path-table TreeSHAP (exact; equals xgboost pred_contribs)",
-                       "tree_path_dependent", self.route_space, target, tables, base_value=float(base[0]))
-        err = float(np.abs(self._table_values(route, probe) - expected).max(initial=0.0))
+        try:
+            tables = PathTables(booster, self.model.class_index)
+            if not tables.usable:
+                return None, f"its leaf paths need {tables.entries:,} table entries (bound {MAX_TABLE_ENTRIES:,})"
+            probe = self._space(self.background.head(PROBE_ROWS))
+            expected, base = native_contributions(target, probe, self.model.task, self.model.class_index)
+            route = _Route("path_table", "aiaudit path-table TreeSHAP (exact; equals xgboost pred_contribs)",
+                           "tree_path_dependent", self.route_space, target, tables, base_value=float(base[0]))
+            err = float(np.abs(self._table_values(route, probe) - expected).max(initial=0.0))
+        except (ValueError, TypeError, KeyError) as e:  # a model structure or input the tables do not read
+            return None, f"{type(e).__name__}: {str(e)[:160]}"
         if not err <= 1e-4 * max(1.0, float(np.abs(expected).max(initial=0.0))):
             return None, f"the tables disagree with pred_contribs by {err:.3g} on probe rows"
         return route, ""

@@ -100,3 +100,27 @@ def test_non_tree_boosters_are_left_to_xgboost():
     dart = xgb.XGBClassifier(booster="dart", n_estimators=5, n_jobs=1).fit(Xi, yi == 1)
     assert "dart" in PathTables.supports(dart.get_booster())
     assert PathTables.supports(xgb.XGBClassifier(n_estimators=5, n_jobs=1).fit(Xi, yi == 1).get_booster()) is None
+
+
+def test_pipeline_with_sparse_one_hot_input_is_explained_from_tables():
+    """XGBoost reads absent sparse entries as missing; the explanation must follow the model that runs."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    df = pd.read_csv(ROOT / "data" / "german_credit.csv.gz")
+    cats, nums = ["status", "credit_history", "purpose", "savings"], ["duration", "credit_amount", "age"]
+    X, y = df[cats + nums], df["good_credit"]
+    pre = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), cats)], remainder="passthrough",
+                            sparse_threshold=1.0)
+    pipe = Pipeline([("pre", pre), ("model", xgb.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1))]).fit(X, y)
+    assert hasattr(pre.transform(X.head(5)), "toarray"), "the transformed input must be sparse for this test"
+    features = list(X.columns)
+    ad = ModelAdapter(pipe, features, "binary", 1, predict_proba=pipe.predict_proba)
+    ex = ShapExplainer(ad, X.iloc[:300], feature_perturbation="tree_path_dependent")
+    assert ex.route.kind == "path_table" and ex.route.space == "transformed"
+    res = ex.explain(X.iloc[300:600])
+    native = pipe[-1].get_booster().predict(xgb.DMatrix(pre.transform(X.iloc[300:600])), pred_contribs=True)
+    assert np.allclose(res.values.sum(1), native[:, :-1].sum(1), atol=1e-4)   # one-hot columns summed per raw column
+    p = pipe.predict_proba(X.iloc[300:600])[:, 1]
+    assert np.allclose(res.output, np.log(p / (1 - p)), atol=1e-4)          # the pipeline's own output
+    assert res.additivity_error.max() < 1e-4
