@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPILED := $(VENV)/.compiled
 SYSTEM_STAMP := .aiaudit-system-deps
 # Debian packages: Chromium for the app's end-to-end test, Noto CJK for Korean documents,
 # poppler-utils (pdftoppm) to rasterise PDFs in tests, Pango for WeasyPrint.
@@ -10,13 +11,18 @@ APT_PACKAGES := chromium fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2
 
 .PHONY: demo test app bench install system-deps clean schemas
 
-install: $(STAMP)
+install: $(STAMP) $(COMPILED)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
 	touch $(STAMP)
+
+# numba's cache of the TreeSHAP kernels (interpret/__pycache__); rebuilt when their source changes
+$(COMPILED): $(STAMP) interpret/path_tables.py
+	$(BIN)/python -m interpret.path_tables
+	touch $(COMPILED)
 
 system-deps: $(SYSTEM_STAMP)
 

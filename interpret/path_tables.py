@@ -244,3 +244,17 @@ class PathTables:
         return _contributions(X32, self.feature, self.threshold, self.default_left, self.cat_row, self.cat_member,
                               self.path_node, self.path_left, self.path_elem, self.path_len, self.k,
                               self.elem_feature, self.offset, self.table, self.n_features)
+
+
+def warm_up() -> None:
+    """Compile the kernels into numba's on-disk cache (`make install` runs this once), so the
+    first audit in a fresh environment does not spend seconds compiling."""
+    import xgboost as xgb
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(X, label=X[:, 0] > 0), num_boost_round=2)
+    PathTables(booster).contributions(X)
+
+
+if __name__ == "__main__":
+    warm_up()
