@@ -132,6 +132,17 @@ def test_every_document_renders_with_the_real_figures(exported, credit_audit, re
             assert needle in text, (doc, lang, ext, needle)
 
 
+def test_model_card_summarises_further_analyses_in_tables_and_annex_iv_has_their_figures(exported, credit_audit):
+    plots = [credit_audit.checks[c].details["evidence"]["plot"] for c in ("slices", "robustness")]
+    assert all(plots), "the credit audit draws both figures"
+    card = exported[("model-card", "en", "html")].read_text(encoding="utf-8")
+    annex = exported[("annex-iv", "en", "html")].read_text(encoding="utf-8")
+    for rel in plots:
+        assert f"({rel})" in annex and f"({rel})" not in card
+    assert "their figures are in the Annex IV technical documentation" in card
+    assert "부속서 IV" in exported[("model-card", "ko", "html")].read_text(encoding="utf-8")
+
+
 def test_pdf_pages_are_rasterised_non_blank_and_korean_uses_a_cjk_font(exported, tmp_path):
     from PIL import Image
     from pypdf import PdfReader

@@ -96,9 +96,12 @@ def build(src: Sources, t: Text, manifest: dict, generated_at: str) -> Document:
     sections.append(expl)
 
     other = Section("other-analyses", t(C, "other_title"), status="partial")
-    for check in [c for c in B.checks_in(src) if c not in ("performance", "fairness", "explanations")]:
+    others = [c for c in B.checks_in(src) if c not in ("performance", "fairness", "explanations")]
+    if any(c in views.TABLES_ONLY for c in others):
+        other.add(Paragraph(t(C, "other_intro")))
+    for check in others:
         other.add(Paragraph(t.check(check), style="label"))
-        other.add(*views.check_blocks(src, check, t))
+        other.add(*views.check_blocks(src, check, t, view=views.TABLES_ONLY.get(check)))
     sections.append(other)
 
     caveats = Section("caveats", t(C, "caveats_title"), status="partial")

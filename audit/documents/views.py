@@ -227,7 +227,7 @@ def explanations(src: Sources, t: Text, local_rows: int = 6, waterfalls: int = 2
 
 
 # slices -------------------------------------------------------------------------------------------
-def slices(src: Sources, t: Text) -> list[Block]:
+def slices(src: Sources, t: Text, figure: bool = True) -> list[Block]:
     d = src.details("slices") or {}
     if "table" not in d and "tested" not in d:
         raise KeyError("table")
@@ -244,14 +244,14 @@ def slices(src: Sources, t: Text) -> list[Block]:
                            t.num(r.get("population"), 3), t.num(r.get("size")), t.num(r.get("effect"), 3),
                            t.num(r.get("q_value"), 4)] for r in rows],
                          caption=t("checks", "slices_caption"), numeric=[True, False, False, True, True, True, True, True]))
-    fig = _figure(src, (d.get("evidence") or {}).get("plot"), t("checks", "fig_slices"))
+    fig = _figure(src, (d.get("evidence") or {}).get("plot"), t("checks", "fig_slices")) if figure else None
     if fig:
         out.append(fig)
     return out
 
 
 # robustness ---------------------------------------------------------------------------------------
-def robustness(src: Sources, t: Text, top: int = 12) -> list[Block]:
+def robustness(src: Sources, t: Text, top: int = 12, figure: bool = True) -> list[Block]:
     d = src.details("robustness") or {}
     if not any(k in d for k in ("joint", "per_column", "evasion")):
         raise KeyError("joint")
@@ -282,7 +282,7 @@ def robustness(src: Sources, t: Text, top: int = 12) -> list[Block]:
     errors = d.get("missing_errors") or []
     if errors:
         out.append(Note(t("checks", "missing_errors", columns=", ".join(str(e.get("column")) for e in errors)), kind="warning"))
-    fig = _figure(src, (d.get("evidence") or {}).get("plot"), t("checks", "fig_robustness"))
+    fig = _figure(src, (d.get("evidence") or {}).get("plot"), t("checks", "fig_robustness")) if figure else None
     if fig:
         out.append(fig)
     return out
@@ -358,6 +358,9 @@ def sae(src: Sources, t: Text) -> list[Block]:
 
 VIEWS: dict[str, Callable[[Sources, Text], list[Block]]] = {
     "fairness": fairness, "explanations": explanations, "slices": slices, "robustness": robustness, "sae": sae}
+# A summary (the model card) shows these checks' tables; their figures are in Annex IV.
+TABLES_ONLY: dict[str, Callable[[Sources, Text], list[Block]]] = {
+    "slices": lambda s, t: slices(s, t, figure=False), "robustness": lambda s, t: robustness(s, t, figure=False)}
 
 
 def check_blocks(src: Sources, check: str, t: Text, with_findings: bool = True,
