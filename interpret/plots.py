@@ -41,6 +41,7 @@ def _save(fig: Figure, path: Target, tight: bool = True) -> Target:
 def global_bar(table: Sequence[dict[str, Any]], path: Target, *, scale: str, max_display: int = 15) -> Target:
     rows = list(table)[:max_display][::-1]
     fig = Figure(figsize=(7, 0.35 * len(rows) + 1.4))
+    fit_left(fig, [r["feature"] for r in rows], 10, bottom=0.6)
     ax = fig.subplots()
     y = np.arange(len(rows))
     vals, lo, hi = (np.array([r[k] for r in rows], dtype=float) for k in ("mean_abs", "ci_low", "ci_high"))
@@ -49,7 +50,6 @@ def global_bar(table: Sequence[dict[str, Any]], path: Target, *, scale: str, max
     ax.set_yticks(y, [r["feature"] for r in rows])
     ax.set_xlabel(f"mean |SHAP| ({scale}), 95% bootstrap CI")
     ax.set_title("Global feature importance")
-    fit_left(fig, [r["feature"] for r in rows], 10, bottom=0.6)
     return _save(fig, path, tight=False)
 
 

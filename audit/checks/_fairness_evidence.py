@@ -137,6 +137,9 @@ def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligib
     x = np.arange(len(groups))
     rotated = len(groups) > 6
     fig = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 2.1 * len(panels) + 0.8))
+    # margins before the axes exist: adjusting them afterwards re-lays out every artist
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.95 / fig.get_figheight(),
+                        bottom=(1.1 if rotated else 0.6) / fig.get_figheight(), hspace=0.45)
     axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)  # group labels once, under the last panel
     for ax, panel in zip(axes[:, 0], panels):
         v, lo, hi = (np.asarray(panel[k], dtype=float) for k in ("value", "ci_low", "ci_high"))
@@ -152,8 +155,6 @@ def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligib
     axes[-1, 0].set_xticks(x, labels, fontsize=7, rotation=30 if rotated else 0, ha="right" if rotated else "center")
     fig.suptitle(f"{attribute}{extra_title}\nper-group estimates, {confidence:.0%} bootstrap CIs; "
                  f"dark bar = reference group", fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.95 / fig.get_figheight(),
-                        bottom=(1.1 if rotated else 0.6) / fig.get_figheight(), hspace=0.45)
     fig.savefig(path, dpi=100, format="png")
 
 

@@ -84,21 +84,20 @@ def resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray
 
 
 def _weighted_auc(w: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """ROC AUC per row of weights `w`: P(score+ > score-) + P(tie) / 2, ties grouped exactly."""
-    order = np.argsort(score, kind="stable")
-    s, neg = score[order], y[order] != 1
-    # float32 is exact here: counts, their running sums (< n) and count x running sum (a row is
-    # drawn at most a few dozen times) stay below 2**24 for n up to a million rows
-    ws = w[:, order].astype(np.float32 if w.shape[1] <= 1_000_000 else np.float64)
-    wn = ws * neg
-    wp = ws - wn
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    if len(starts) < len(s):  # tied scores: one cell per distinct score
-        wp, wn = np.add.reduceat(wp, starts, axis=1), np.add.reduceat(wn, starts, axis=1)
+    """ROC AUC per row of weights `w`: P(score+ > score-) + P(tie) / 2, ties grouped exactly.
+
+    The weights of positives and negatives are summed per distinct score with one sparse product
+    (exact: sums of integer counts in float64), then the AUC is a running sum over the scores."""
+    from scipy import sparse
+    _, cell = np.unique(score, return_inverse=True)
+    k, n = int(cell.max(initial=-1)) + 1, len(score)
+    to_cells = sparse.csr_matrix((np.ones(n), (np.arange(n), cell + np.where(y != 1, k, 0))), shape=(n, 2 * k))
+    per_cell = np.asarray((to_cells.T @ w.T).T)
+    wp, wn = per_cell[:, :k], per_cell[:, k:]
     below = np.cumsum(wn, axis=1) - wn
-    n_pos, n_neg = wp.sum(1, dtype=np.float64), wn.sum(1, dtype=np.float64)
+    n_pos, n_neg = wp.sum(1), wn.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (wp * (below + 0.5 * wn)).sum(1, dtype=np.float64) / (n_pos * n_neg)
+        auc = (wp * (below + 0.5 * wn)).sum(1) / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
