@@ -159,7 +159,7 @@ def _padded(rows: list[list[Any]], dtype: Any) -> np.ndarray:
     return out
 
 
-def _booster_categories(booster: Any) -> dict[str, list[Any]]:
+def booster_categories(booster: Any) -> dict[str, list[Any]]:
     """The categories XGBoost (>= 3.1) stored at training; it re-codes inputs against them."""
     try:
         cats = booster.get_categories(export_to_arrow=True)
@@ -175,7 +175,7 @@ class PathTables:
 
     def __init__(self, booster: Any, class_index: int = 0):
         self.feature_names = list(booster.feature_names or [])
-        self.categories = _booster_categories(booster)
+        self.categories = booster_categories(booster)
         model = json.loads(booster.save_raw(raw_format="json"))
         trees_json = model["learner"]["gradient_booster"]["model"]
         self.n_features = int(model["learner"]["learner_model_param"]["num_feature"])

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from .encoding import TabularEncoder
-from .models import ModelAdapter, estimator_output, family, native_contributions
-from .path_tables import MAX_TABLE_ENTRIES, PathTables
+from .models import ModelAdapter, estimator_output, family, margin_output, native_contributions
+from .path_tables import MAX_TABLE_ENTRIES, PathTables, booster_categories
 from .pipeline_map import PipelineSplit, split_pipeline
 
 FeaturePerturbation = Literal["auto", "interventional", "tree_path_dependent"]
@@ -106,6 +106,7 @@ class ShapExplainer:
         self.split: PipelineSplit | None = None
         self.max_evals: int | None = None
         self.route = self._choose(max_background_agnostic)
+        self._code_reader = self._reads_codes()
 
     # -- choosing ---------------------------------------------------------------------
     def _space(self, X: pd.DataFrame) -> Any:
@@ -253,6 +254,41 @@ class ShapExplainer:
         if self.route.kind == "permutation":
             return self.model.raw_output(X[self.features])
         return estimator_output(self.route.target, self._space(X), self.model.task, self.model.class_index)[0]
+
+    def output_encoded(self, A: np.ndarray) -> np.ndarray:
+        """`output` of encoded rows (`self.encoder`'s matrix), as LIME and the deletion curves perturb them."""
+        if self._code_reader is None:
+            return self.output(self.encoder.decode(A))
+        return self._read_codes(self._code_reader, A)
+
+    def _read_codes(self, reader: tuple[Any, np.ndarray, np.ndarray], A: np.ndarray) -> np.ndarray:
+        booster, cat_cols, n_cats = reader
+        A = np.array(A, dtype=np.float32)
+        codes = A[:, cat_cols]  # read a perturbed code as `decode` does
+        A[:, cat_cols] = np.where(np.isfinite(codes), np.clip(np.rint(codes), 0, n_cats - 1), np.nan)
+        return margin_output(booster, A, self.model.task, self.model.class_index)
+
+    def _reads_codes(self) -> tuple[Any, np.ndarray, np.ndarray] | None:
+        """An XGBoost booster reads the encoder's codes directly, without the DataFrame round trip,
+        when its stored categories are exactly the encoder's and it explains the raw columns;
+        checked on probe rows. Returns (booster, categorical column indices, their sizes) or None."""
+        if self.route.kind not in ("path_table", "native") or self.route_space != "raw" \
+                or family(self.route.target) != "xgboost":
+            return None
+        target = self.route.target
+        booster = target.get_booster() if hasattr(target, "get_booster") else target
+        stored, cats = booster_categories(booster), self.encoder.categories
+        if list(booster.feature_names or []) != self.features or set(stored) != set(cats) or \
+                any([str(v) for v in stored[c]] != [str(v) for v in cats[c]] for c in cats):
+            return None
+        cat_cols = np.array([i for i, c in enumerate(self.features) if c in cats], dtype=int)
+        reader = (booster, cat_cols, np.array([len(cats[self.features[i]]) for i in cat_cols], dtype=np.float32))
+        probe = self.background.head(PROBE_ROWS)
+        try:
+            same = np.array_equal(self._read_codes(reader, self.encoder.encode(probe)), self.output(probe))
+        except (ValueError, TypeError):
+            same = False
+        return reader if same else None
 
     @property
     def background_size(self) -> int | None:

@@ -124,3 +124,25 @@ def test_pipeline_with_sparse_one_hot_input_is_explained_from_tables():
     p = pipe.predict_proba(X.iloc[300:600])[:, 1]
     assert np.allclose(res.output, np.log(p / (1 - p)), atol=1e-4)          # the pipeline's own output
     assert res.additivity_error.max() < 1e-4
+
+
+def test_encoded_rows_reach_xgboost_directly_with_the_same_outputs(adult_frame):
+    from interpret.encoding import TabularEncoder
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    est = xgb.XGBClassifier(n_estimators=30, max_depth=4, tree_method="hist", enable_categorical=True, n_jobs=1
+                            ).fit(X.iloc[:3000], y.iloc[:3000])
+    features = list(X.columns)
+    cats = {c: list(X[c].cat.categories) for c in features if isinstance(X[c].dtype, pd.CategoricalDtype)}
+    ad = ModelAdapter(est, features, "binary", 1, prepare=lambda d: d[features], categories=cats)
+    encoder = TabularEncoder.fit([X], features, cats)
+    direct = ShapExplainer(ad, X.iloc[:200], encoder=encoder)
+    assert direct._code_reader is not None
+    rng = np.random.default_rng(1)
+    A = encoder.encode(X.iloc[3000:3600])
+    A = A + rng.normal(0, 0.7, A.shape) * (rng.random(A.shape) < 0.4)   # off-grid codes, as LIME samples them
+    A[rng.random(A.shape) < 0.05] = np.nan
+    expected = est.predict(encoder.decode(A), output_margin=True)
+    assert np.array_equal(direct.output_encoded(A), expected.astype(float))
+    # an encoder with a category the booster never saw keeps the DataFrame round trip
+    extra = TabularEncoder(features, {c: v + ["unseen"] if c == "workclass" else v for c, v in cats.items()})
+    assert ShapExplainer(ad, X.iloc[:200], encoder=extra)._code_reader is None

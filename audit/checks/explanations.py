@@ -262,8 +262,7 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
     bg_enc = encoder.encode(used_bg)
     lime_bg = encoder.encode(background)
 
-    def predict_enc(A: np.ndarray) -> np.ndarray:
-        return explainer.output(encoder.decode(A))
+    predict_enc = explainer.output_encoded
 
     lime_base = int(ctx.rng("explanations.lime").integers(0, 2**31 - 1 - cfg.lime_seeds))
     seeds = [lime_base + i for i in range(cfg.lime_seeds)]
