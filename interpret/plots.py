@@ -49,7 +49,7 @@ def global_bar(table: Sequence[dict[str, Any]], path: Target, *, scale: str, max
     ax.barh(y, vals, xerr=err, color="#3b6ea8", ecolor="#333333", capsize=2)
     ax.set_yticks(y, [r["feature"] for r in rows])
     ax.set_xlabel(f"mean |SHAP| ({scale}), 95% bootstrap CI")
-    ax.set_title("Global feature importance")
+    ax.set_title("Global feature importance", y=1.0)
     return _save(fig, path, tight=False)
 
 
@@ -67,7 +67,7 @@ def group_bars(groups: dict[str, list[dict[str, Any]]], order: list[str], path: 
         ax.barh(y + i * height - 0.4 + height / 2, vals, height=height, label=str(g)[:30])
     ax.set_yticks(y, feats)
     ax.set_xlabel(f"mean |SHAP| ({scale})")
-    ax.set_title(f"Feature importance by {attribute}")
+    ax.set_title(f"Feature importance by {attribute}", y=1.0)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
 
@@ -102,7 +102,7 @@ def dependence(feature: str, x: Sequence[Any], phi: np.ndarray, path: Target, *,
     ax.axhline(0, color="#999999", lw=0.8)
     ax.set_xlabel(feature)
     ax.set_ylabel(f"SHAP value ({scale})")
-    ax.set_title(f"Dependence: {feature}")
+    ax.set_title(f"Dependence: {feature}", y=1.0)
     return _save(fig, path)
 
 
@@ -135,7 +135,7 @@ def waterfall(values: np.ndarray, base: float, shown: Sequence[str], features: l
     ax.axvline(left, color="#333333", lw=0.8)
     ax.set_yticks(range(len(items)), [lab for lab, _ in items], fontsize=8)
     ax.set_xlabel(f"E[f(x)] = {float(base):.3g}  →  f(x) = {left:.3g}" + (f"  ({scale})" if scale else ""))
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, y=1.0)
     return _save(fig, path, tight=False)
 
 
@@ -147,6 +147,6 @@ def deletion(result: dict[str, Any], path: Target, *, label: str = "SHAP order")
     ax.plot(k, result["random_curve"], marker="s", label=f"random order (AUC {result['random_auc']:.3g})")
     ax.set_xlabel("features replaced by background values")
     ax.set_ylabel("|f(x) - f(x without top-k)|")
-    ax.set_title("Deletion faithfulness")
+    ax.set_title("Deletion faithfulness", y=1.0)
     ax.legend(fontsize=8)
     return _save(fig, path)

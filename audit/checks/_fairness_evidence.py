@@ -150,8 +150,10 @@ def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligib
         ax.bar(x, np.nan_to_num(vals), yerr=err, color=colors, capsize=3, ecolor="#333333")
         for xi in x[~ok]:
             ax.text(xi, 0, "insufficient\ndata", ha="center", va="bottom", fontsize=7, color="#a00000")
-        ax.set_title(panel["title"], fontsize=10)
+        ax.set_title(panel["title"], fontsize=10, y=1.0)
         ax.grid(axis="y", alpha=0.3)
+    for ax in axes[:-1, 0]:
+        ax.xaxis.set_visible(False)  # no tick objects to build for labels that are not shown
     axes[-1, 0].set_xticks(x, labels, fontsize=7, rotation=30 if rotated else 0, ha="right" if rotated else "center")
     fig.suptitle(f"{attribute}{extra_title}\nper-group estimates, {confidence:.0%} bootstrap CIs; "
                  f"dark bar = reference group", fontsize=9)

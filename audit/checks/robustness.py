@@ -137,7 +137,7 @@ def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
     ax.barh(y, v, xerr=np.clip(err, 0, None), color=[colours[r["kind"]] for r in rows], ecolor="#333333", capsize=2)
     ax.set_yticks(y, [f"{r['feature']} ({r['kind']})" for r in rows], fontsize=7)
     ax.set_xlabel("decision flip rate (95% Wilson CI)")
-    ax.set_title("Flip rate when one column is perturbed", fontsize=9)
+    ax.set_title("Flip rate when one column is perturbed", fontsize=9, y=1.0)
     ax.grid(axis="x", alpha=0.3)
     if evasion:
         ax2 = axes[0, 1]
@@ -145,7 +145,7 @@ def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
         ax2.barh(np.arange(len(use)), [u["share"] for u in use], color="#9467bd")
         ax2.set_yticks(np.arange(len(use)), [u["feature"] for u in use], fontsize=7)
         ax2.set_xlabel("share of successful evasions editing the column")
-        ax2.set_title(f"Evasion: {_pct(evasion['success_rate'])} of {evasion['attempted']} decisions flipped", fontsize=9)
+        ax2.set_title(f"Evasion: {_pct(evasion['success_rate'])} of {evasion['attempted']} decisions flipped", fontsize=9, y=1.0)
         ax2.grid(axis="x", alpha=0.3)
     left_labels = [f"{r['feature']} ({r['kind']})" for r in rows]
     if evasion:  # the second panel's labels sit in the gap between the panels

@@ -126,7 +126,7 @@ def draw_weak_slices(path, *, rows: list[dict], population: dict[str, float], fc
         ax.axvline(population[metric], color="#1f4e79", linestyle="--", label=f"population {population[metric]:.3f}")
         labels = [f"#{r['rank']} {r['slice'] if len(r['slice']) <= 55 else r['slice'][:52] + '…'} (n={r['n']:,})" for r in sub]
         ax.set_yticks(y, labels, fontsize=7)
-        ax.set_title(METRIC_TITLES[metric], fontsize=9)
+        ax.set_title(METRIC_TITLES[metric], fontsize=9, y=1.0)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Weak slices with {fcr:.1%} false-coverage-adjusted intervals", fontsize=10)
