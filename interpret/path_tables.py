@@ -200,14 +200,20 @@ class PathTables:
         self.threshold = np.asarray(paths.node_threshold, dtype=np.float32)
         self.default_left = np.asarray(paths.node_default_left, dtype=np.bool_)
         self.cat_row = np.asarray(paths.node_cat_row, dtype=np.int64)
-        n_cats = max((max(c) + 1 for c in paths.cat_sets if c), default=0)
-        self.cat_member = np.zeros((max(len(paths.cat_sets), 1), max(n_cats, 1)), dtype=np.bool_)
-        self.cat_member[np.repeat(np.arange(len(paths.cat_sets)), [len(c) for c in paths.cat_sets]),
-                        [c for cs in paths.cat_sets for c in cs]] = True
         self.trees = sum(1 for cls in info if n_class <= 1 or cls == class_index)
         self.max_path_features = int(self.k.max(initial=0))
-        self.table = _fill_tables(self.k, z, values, self.offset, self.entries) \
-            if self.entries <= MAX_TABLE_ENTRIES else None
+        n_cats = max((max(c) + 1 for c in paths.cat_sets if c), default=0)
+        self.unusable: str | None = None   # why these tables cannot be built within the memory bound
+        if self.entries > MAX_TABLE_ENTRIES:
+            self.unusable = f"its leaf paths need {self.entries:,} table entries (bound {MAX_TABLE_ENTRIES:,})"
+        elif len(paths.cat_sets) * n_cats > 8 * MAX_TABLE_ENTRIES:
+            self.unusable = f"its categorical splits need a {len(paths.cat_sets):,} x {n_cats:,} membership matrix"
+        self.cat_member = np.zeros((max(len(paths.cat_sets), 1), max(n_cats, 1)) if self.unusable is None else (1, 1),
+                                   dtype=np.bool_)
+        if self.unusable is None:
+            self.cat_member[np.repeat(np.arange(len(paths.cat_sets)), [len(c) for c in paths.cat_sets]),
+                            [c for cs in paths.cat_sets for c in cs]] = True
+        self.table = _fill_tables(self.k, z, values, self.offset, self.entries) if self.unusable is None else None
 
     @staticmethod
     def supports(booster: Any) -> str | None:
@@ -222,7 +228,7 @@ class PathTables:
 
     @property
     def usable(self) -> bool:
-        return self.table is not None
+        return self.unusable is None
 
     def numeric(self, X: Any) -> np.ndarray:
         """Rows in XGBoost's own encoding: category codes of the training categories, NaN for missing."""

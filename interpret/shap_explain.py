@@ -25,7 +25,7 @@ import pandas as pd
 
 from .encoding import TabularEncoder
 from .models import ModelAdapter, estimator_output, family, margin_output, native_contributions
-from .path_tables import MAX_TABLE_ENTRIES, PathTables, booster_categories
+from .path_tables import PathTables, booster_categories
 from .pipeline_map import PipelineSplit, split_pipeline
 
 FeaturePerturbation = Literal["auto", "interventional", "tree_path_dependent"]
@@ -194,7 +194,7 @@ class ShapExplainer:
         try:
             tables = PathTables(booster, self.model.class_index)
             if not tables.usable:
-                return None, f"its leaf paths need {tables.entries:,} table entries (bound {MAX_TABLE_ENTRIES:,})"
+                return None, tables.unusable
             probe = self._space(self.background.head(PROBE_ROWS))
             expected, base = native_contributions(target, probe, self.model.task, self.model.class_index)
             route = _Route("path_table", "aiaudit path-table TreeSHAP (exact; equals xgboost pred_contribs)",
