@@ -214,8 +214,10 @@ class AuditEngine:
         created = datetime.now(timezone.utc)
         audit_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         partial = self.settings.audits_dir / f".partial-{audit_id}"
-        (partial / "evidence").mkdir(parents=True)
-        (partial / "pid").write_text(str(os.getpid()))
+        staging = self.settings.audits_dir / f".staging-{audit_id}"
+        (staging / "evidence").mkdir(parents=True)
+        (staging / "pid").write_text(str(os.getpid()))
+        os.replace(staging, partial)  # a partial directory never appears without its owner's pid
         ref = prepared.model_ref
         self.records.log("audit.started", audit_id, {"spec_digest": prepared.spec.digest, "model": ref.uri,
                                                      "dataset_sha256": prepared.dataset_info.sha256})
