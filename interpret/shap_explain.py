@@ -257,9 +257,11 @@ class ShapExplainer:
 
     def output_encoded(self, A: np.ndarray) -> np.ndarray:
         """`output` of encoded rows (`self.encoder`'s matrix), as LIME and the deletion curves perturb them."""
-        if self._code_reader is None:
+        reader = self._code_reader
+        if reader is None or any(len(self.encoder.categories[self.features[i]]) != n
+                                 for i, n in zip(reader[1], reader[2])):  # the encoder has grown since
             return self.output(self.encoder.decode(A))
-        return self._read_codes(self._code_reader, A)
+        return self._read_codes(reader, A)
 
     def _read_codes(self, reader: tuple[Any, np.ndarray, np.ndarray], A: np.ndarray) -> np.ndarray:
         booster, cat_cols, n_cats = reader

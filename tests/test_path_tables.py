@@ -143,6 +143,13 @@ def test_encoded_rows_reach_xgboost_directly_with_the_same_outputs(adult_frame):
     A[rng.random(A.shape) < 0.05] = np.nan
     expected = est.predict(encoder.decode(A), output_margin=True)
     assert np.array_equal(direct.output_encoded(A), expected.astype(float))
+    # once the encoder grows, its new codes reach the model as the new category (which this booster
+    # refuses), not clipped onto a known one
+    encoder.extend(pd.DataFrame({c: ["never seen"] if c == "workclass" else X[c].iloc[:1].tolist() for c in features}))
+    B = encoder.encode(X.iloc[3000:3010])
+    B[:, features.index("workclass")] = len(cats["workclass"])
+    with pytest.raises(xgb.core.XGBoostError, match="not in the training set"):
+        direct.output_encoded(B)
     # an encoder with a category the booster never saw keeps the DataFrame round trip
     extra = TabularEncoder(features, {c: v + ["unseen"] if c == "workclass" else v for c, v in cats.items()})
     assert ShapExplainer(ad, X.iloc[:200], encoder=extra)._code_reader is None
