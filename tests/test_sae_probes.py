@@ -408,3 +408,49 @@ def test_offline_mode_holds_even_if_the_hub_client_was_imported_first(monkeypatc
     assert not huggingface_hub.is_offline_mode()
     offline()
     assert huggingface_hub.is_offline_mode()
+
+
+def test_cached_hub_model_and_sae_release_load_from_their_local_files_without_a_socket(tmp_path, monkeypatch):
+    """A model in the Hugging Face cache and an SAELens release in it load from the cached
+    snapshot folders themselves: with every socket refused, and equal to the model they hold."""
+    import socket
+
+    import torch
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from interpret.lm.loading import load_lm, load_sae, official_hf_name, resolve_model_files, resolve_sae_files
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+
+    def snapshot(repo: str) -> Path:
+        repo_dir = tmp_path / "hub" / f"models--{repo.replace('/', '--')}"
+        (repo_dir / "refs").mkdir(parents=True)
+        (repo_dir / "refs" / "main").write_text("c0ffee")
+        return repo_dir / "snapshots" / "c0ffee"
+
+    words = ["<unk>", "the", "doctor", "nurse", "said", "he", "she", "was", "kind"]
+    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>")
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=32, n_ctx=32,
+                                    vocab_size=len(words))).eval()
+    model_dir = snapshot(official_hf_name("gpt2"))
+    hf.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+    release = get_pretrained_saes_directory()["gpt2-small-res-jb"]
+    sae_dir = snapshot(release.repo_id) / release.saes_map["blocks.0.hook_resid_pre"]
+    StandardSAE(StandardSAEConfig(d_in=32, d_sae=64)).save_model(sae_dir)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a socket was opened")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    manifest = {"kind": "hf_cache", "name": "gpt2"}
+    lm = load_lm(manifest, tmp_path)
+    assert lm.files == resolve_model_files(manifest, tmp_path) and lm.model.cfg.n_layers == 1
+    ids = torch.tensor([[1, 2, 4, 5, 7, 8]])
+    with torch.no_grad():   # TransformerLens folds and centres weights: equal up to a constant per position
+        assert torch.allclose(lm.model(ids).log_softmax(-1), hf(ids).logits.log_softmax(-1), atol=1e-4)
+    sae = load_sae(resolve_sae_files({"release": "gpt2-small-res-jb", "sae_id": "blocks.0.hook_resid_pre"}))
+    assert sae.cfg.d_in == lm.model.cfg.d_model and sae.cfg.d_sae == 64

@@ -172,8 +172,14 @@ def load_lm(manifest: dict, model_dir: Path) -> LoadedLM:
                 "processing": "unprocessed Hugging Face weights (TransformerBridge)"}
     else:
         from sae_lens import HookedSAETransformer
-        model = HookedSAETransformer.from_pretrained(manifest.get("source") or manifest["name"], device="cpu",
-                                                     local_files_only=True)  # the cache checked above
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        snapshot = files["path"]  # the cached snapshot checked above: weights and tokenizer by path;
+        # TransformerLens reads the config by name, from the same cache and never from the hub
+        model = HookedSAETransformer.from_pretrained(
+            manifest.get("source") or manifest["name"], device="cpu",
+            hf_model=AutoModelForCausalLM.from_pretrained(snapshot, local_files_only=True),
+            tokenizer=AutoTokenizer.from_pretrained(snapshot, local_files_only=True),
+            cache_dir=str(hf_hub_cache()), local_files_only=True)
         prov = {"weights_sha256": sha256_file(Path(files["weights"])), "hf_repo": files["repo_id"],
                 "snapshot": Path(files["path"]).name,
                 "processing": "TransformerLens from_pretrained defaults (fold_ln, center_writing_weights, center_unembed)"}
@@ -186,10 +192,7 @@ def load_lm(manifest: dict, model_dir: Path) -> LoadedLM:
 def load_sae(sae_files: dict[str, Any]):
     offline()
     from sae_lens import SAE
-    if sae_files["kind"] == "path":
-        sae = SAE.load_from_disk(sae_files["path"], device="cpu")
-    else:
-        sae = SAE.from_pretrained(sae_files["release"], sae_files["sae_id"], device="cpu")
+    sae = SAE.load_from_disk(sae_files["path"], device="cpu")  # a folder, or a release's cached folder
     sae.eval()
     for p in sae.parameters():
         p.requires_grad_(False)
