@@ -70,11 +70,16 @@ def _lgb_booster(est: Any) -> Any:
     return getattr(est, "booster_", est)
 
 
+def xgb_booster(est: Any) -> Any:
+    """The Booster of an XGBoost scikit-learn estimator (or the Booster itself)."""
+    return est.get_booster() if hasattr(est, "get_booster") else est
+
+
 def margin_output(est: Any, X: Any, task: Task, class_index: int) -> np.ndarray:
     """Native margin (log-odds for binary) of an XGBoost / LightGBM model for the explained class."""
     fam = family(est)
     if fam == "xgboost":
-        booster = est.get_booster() if hasattr(est, "get_booster") else est
+        booster = xgb_booster(est)
         m = booster.inplace_predict(X, predict_type="margin")
     else:
         m = _lgb_booster(est).predict(X, raw_score=True)
@@ -89,7 +94,7 @@ def native_contributions(est: Any, X: Any, task: Task, class_index: int) -> tupl
     fam = family(est)
     if fam == "xgboost":
         import xgboost as xgb
-        booster = est.get_booster() if hasattr(est, "get_booster") else est
+        booster = xgb_booster(est)
         c = np.asarray(booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True), dtype=float)
         if c.ndim == 3:  # (n, classes, p + 1)
             c = c[:, class_index, :]

@@ -181,10 +181,10 @@ class PathTables:
         self.n_features = int(model["learner"]["learner_model_param"]["num_feature"])
         n_class = int(model["learner"]["learner_model_param"]["num_class"])
         info = trees_json["tree_info"]
+        selected = [tree for tree, cls in zip(trees_json["trees"], info) if n_class <= 1 or cls == class_index]
         paths = _Paths()
-        for tree, cls in zip(trees_json["trees"], info):
-            if n_class <= 1 or cls == class_index:
-                _tree_paths(tree, paths)
+        for tree in selected:
+            _tree_paths(tree, paths)
         self.k = np.fromiter(map(len, paths.feats), np.int64, len(paths.feats))
         sizes = (1 << self.k) * self.k
         self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -200,7 +200,7 @@ class PathTables:
         self.threshold = np.asarray(paths.node_threshold, dtype=np.float32)
         self.default_left = np.asarray(paths.node_default_left, dtype=np.bool_)
         self.cat_row = np.asarray(paths.node_cat_row, dtype=np.int64)
-        self.trees = sum(1 for cls in info if n_class <= 1 or cls == class_index)
+        self.trees = len(selected)
         self.max_path_features = int(self.k.max(initial=0))
         n_cats = max((max(c) + 1 for c in paths.cat_sets if c), default=0)
         self.unusable: str | None = None   # why these tables cannot be built within the memory bound

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .encoding import TabularEncoder
-from .models import ModelAdapter, estimator_output, family, margin_output, native_contributions
+from .models import ModelAdapter, estimator_output, family, margin_output, native_contributions, xgb_booster
 from .path_tables import PathTables, booster_categories
 from .pipeline_map import PipelineSplit, split_pipeline
 
@@ -74,7 +74,7 @@ def _numeric(Xs: Any) -> np.ndarray:
 def _xgboost_categorical(est: Any) -> bool:
     if family(est) != "xgboost":
         return False
-    booster = est.get_booster() if hasattr(est, "get_booster") else est
+    booster = xgb_booster(est)
     return "c" in (booster.feature_types or [])
 
 
@@ -187,7 +187,7 @@ class ShapExplainer:
 
     def _path_tables(self, target: Any) -> tuple[_Route | None, str]:
         """Exact TreeSHAP from Shapley tables, if they represent this booster and match pred_contribs on probe rows."""
-        booster = target.get_booster() if hasattr(target, "get_booster") else target
+        booster = xgb_booster(target)
         why = PathTables.supports(booster)
         if why:
             return None, why
@@ -277,8 +277,7 @@ class ShapExplainer:
         if self.route.kind not in ("path_table", "native") or self.route_space != "raw" \
                 or family(self.route.target) != "xgboost":
             return None
-        target = self.route.target
-        booster = target.get_booster() if hasattr(target, "get_booster") else target
+        booster = xgb_booster(self.route.target)
         stored, cats = booster_categories(booster), self.encoder.categories
         if list(booster.feature_names or []) != self.features or set(stored) != set(cats) or \
                 any([str(v) for v in stored[c]] != [str(v) for v in cats[c]] for c in cats):
