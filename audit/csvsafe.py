@@ -10,6 +10,8 @@ import numbers
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import pandas as pd
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -19,6 +21,18 @@ def neutralise(value: Any) -> Any:
         return value
     text = str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def write_frame(path: str | Path, frame: pd.DataFrame, columns: Sequence[str]) -> Path:
+    """`write_csv` for a DataFrame, a column at a time (the same file for the same cells; missing
+    values are empty)."""
+    path = Path(path)
+    out = frame.reindex(columns=list(columns))
+    for c in out.columns[(out.dtypes == object).to_numpy()]:  # only text columns can hold a formula
+        out[c] = out[c].map(neutralise)
+    out.columns = [neutralise(c) for c in columns]
+    out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return path
 
 
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:

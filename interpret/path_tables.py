@@ -61,37 +61,55 @@ def _fill_tables(k: np.ndarray, z: np.ndarray, value: np.ndarray, offset: np.nda
     return table
 
 
+ROW_BLOCK = 128  # rows explained together: their split outcomes and sums stay in cache
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _contributions(X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, default_left: np.ndarray,
                    cat_row: np.ndarray, cat_member: np.ndarray, path_node: np.ndarray, path_left: np.ndarray,
                    path_elem: np.ndarray, path_len: np.ndarray, k: np.ndarray, elem_feature: np.ndarray,
                    offset: np.ndarray, table: np.ndarray, n_features: int) -> np.ndarray:
+    """Blocks of rows in parallel; within a block, leaf by leaf over the rows, so each leaf's path
+    and table slice are read once per block and the inner loops run over contiguous rows."""
     n = X.shape[0]
     out = np.zeros((n, n_features))
     n_nodes = feature.shape[0]
     n_cats = cat_member.shape[1]
-    for r in prange(n):
-        left = np.empty(n_nodes, np.bool_)
+    for blk in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
+        r0 = blk * ROW_BLOCK
+        m = min(n, r0 + ROW_BLOCK) - r0
+        left = np.empty((n_nodes, m), np.bool_)
         for j in range(n_nodes):
-            x = X[r, feature[j]]
-            if np.isnan(x):
-                left[j] = default_left[j]
-            elif cat_row[j] >= 0:  # XGBoost: categories in the node's set go right, anything else left
-                c = int(x) if x >= 0 else -1
-                left[j] = not (0 <= c < n_cats and x == c and cat_member[cat_row[j], c])
-            else:
-                left[j] = x < threshold[j]
+            f, t, dl, cr = feature[j], threshold[j], default_left[j], cat_row[j]
+            for i in range(m):
+                x = X[r0 + i, f]
+                if np.isnan(x):
+                    left[j, i] = dl
+                elif cr >= 0:  # XGBoost: categories in the node's set go right, anything else left
+                    c = int(x) if x >= 0 else -1
+                    left[j, i] = not (0 <= c < n_cats and x == c and cat_member[cr, c])
+                else:
+                    left[j, i] = x < t
+        acc = np.zeros((n_features, m))
+        mask = np.empty(m, np.int64)
         for p in range(k.shape[0]):
             kp = k[p]
             if kp == 0:
                 continue
-            mask = (1 << kp) - 1
+            mask[:] = (1 << kp) - 1
             for d in range(path_len[p]):
-                if left[path_node[p, d]] != path_left[p, d]:
-                    mask &= ~(1 << path_elem[p, d])
-            base = offset[p] + mask * kp
+                node, want, bit = path_node[p, d], path_left[p, d], np.int64(1) << path_elem[p, d]
+                for i in range(m):
+                    if left[node, i] != want:
+                        mask[i] &= ~bit
+            base = offset[p]
             for e in range(kp):
-                out[r, elem_feature[p, e]] += table[base + e]
+                row = acc[elem_feature[p, e]]
+                for i in range(m):
+                    row[i] += table[base + mask[i] * kp + e]
+        for i in range(m):
+            for f in range(n_features):
+                out[r0 + i, f] = acc[f, i]
     return out
 
 

@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 DPI = 110
+# zlib level 1 instead of 6: a quarter of the PNG encoding time for files about 15% larger
+PNG = {"format": "png", "pil_kwargs": {"compress_level": 1}}
 Target = Path | IO[bytes]
 
 
@@ -34,7 +36,7 @@ def fit_left(fig: Figure, labels: Sequence[Any], fontsize: float, *, top: float 
 def _save(fig: Figure, path: Target, tight: bool = True) -> Target:
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, **PNG)
     return path
 
 
@@ -80,7 +82,7 @@ def beeswarm(values: np.ndarray, data: np.ndarray, features: list[str], path: Ta
     shap.plots.beeswarm(exp, max_display=max_display, show=False, plot_size=(8, 0.4 * min(max_display, len(features)) + 1.5),
                         color_bar_label="feature value (categories: code)")
     fig = plt.gcf()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", **PNG)
     plt.close(fig)
     return path
 

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import entropy
+from sklearn.metrics import mutual_info_score
 
 from audit.csvsafe import neutralise, write_csv
 from audit.metrics import amplification as amp
@@ -214,6 +216,10 @@ def test_proxy_strength_finds_a_copy_and_ignores_noise():
     shifted = pd.Series(rng.normal(size=n) + (multi == "c") * 3)
     strong = proxy_strength(shifted, multi, ["a", "b", "c"])
     assert strong["group"] == "c" and strong["auc"] > 0.9
+    with_missing = pd.Series(np.where(rng.random(n) < 0.1, None, rng.choice(["x", "y", "z", "w"], n)))
+    h = entropy(np.unique(multi, return_counts=True)[1])
+    expected = mutual_info_score(multi, with_missing.fillna("<na>")) / h
+    assert proxy_strength(with_missing, multi, ["a"])["nmi"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_csv_export_neutralises_formulas(tmp_path):

@@ -132,6 +132,8 @@ def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligib
     """Bars per group with CI error bars; group sizes under the labels."""
     from matplotlib.figure import Figure
 
+    from interpret.plots import PNG
+
     ok = np.array(eligible, dtype=bool)
     labels = [f"{g}\nn={k:,}" if e else f"{g}\nn<{min_group_size}" for g, k, e in zip(groups, n, eligible)]
     x = np.arange(len(groups))
@@ -157,7 +159,7 @@ def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligib
     axes[-1, 0].set_xticks(x, labels, fontsize=7, rotation=30 if rotated else 0, ha="right" if rotated else "center")
     fig.suptitle(f"{attribute}{extra_title}\nper-group estimates, {confidence:.0%} bootstrap CIs; "
                  f"dark bar = reference group", fontsize=9)
-    fig.savefig(path, dpi=100, format="png")
+    fig.savefig(path, dpi=100, **PNG)
 
 
 def chart_classification(ctx, an, obs, ci, classes, positions, labelled, cfg) -> str | None:

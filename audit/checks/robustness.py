@@ -123,7 +123,7 @@ def _plot(ctx: AuditContext, table: list[dict], evasion: dict | None) -> str | N
 def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
     from matplotlib.figure import Figure
 
-    from interpret.plots import fit_left, label_inches
+    from interpret.plots import DPI, PNG, fit_left, label_inches
 
     panels = 2 if evasion else 1
     fig = Figure(figsize=(6.5 * panels, 0.32 * len(rows) + 1.8))
@@ -155,7 +155,7 @@ def draw_flip_rates(path, *, rows: list[dict], evasion: dict | None) -> None:
                             bottom=0.55 / fig.get_figheight(), wspace=gap / ((0.98 - left - gap) / 2))
     else:
         fit_left(fig, left_labels, 7)
-    fig.savefig(path, dpi=110, format="png")
+    fig.savefig(path, dpi=DPI, **PNG)
 
 
 def _class_name(ctx: AuditContext, idx: int) -> str:

@@ -12,9 +12,10 @@ import math
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import Field, model_validator
 
-from ..csvsafe import write_csv
+from ..csvsafe import write_frame
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
 from ..metrics.slices import RowOutcomes, SliceSearchResult, effect_label, find_weak_slices
@@ -112,7 +113,7 @@ def _plot(ctx: AuditContext, groups: list[dict], population: dict[str, float], f
 def draw_weak_slices(path, *, rows: list[dict], population: dict[str, float], fcr: float) -> None:
     from matplotlib.figure import Figure
 
-    from interpret.plots import fit_left
+    from interpret.plots import DPI, PNG, fit_left
 
     metrics = sorted({r["metric"] for r in rows})
     counts = [sum(r["metric"] == m for r in rows) for m in metrics]
@@ -132,25 +133,21 @@ def draw_weak_slices(path, *, rows: list[dict], population: dict[str, float], fc
     fig.suptitle(f"Weak slices with {fcr:.1%} false-coverage-adjusted intervals", fontsize=10)
     fit_left(fig, [lab for ax in axes[:, 0] for lab in (t.get_text() for t in ax.get_yticklabels())], 7,
              top=0.6, bottom=0.35, hspace=0.5)
-    fig.savefig(path, dpi=110, format="png")
+    fig.savefig(path, dpi=DPI, **PNG)
 
 
 def _write_evidence(ctx: AuditContext, res: SliceSearchResult, settings: dict) -> dict[str, str]:
     weak_cols = ["group", "slice", "metric", "n", "n_eff", "value", "population", "rest", "difference", "effect",
                  "excess", "ci_low", "ci_high", "ci_low_marginal", "ci_high_marginal", "p", "q"]
-    weak_rows = res.weak[[c for c in weak_cols if c in res.weak.columns]].to_dict("records") if len(res.weak) else []
     csv_path, csv_rel = ctx.evidence_path(NAME, "weak_slices.csv")
-    write_csv(csv_path, weak_rows, weak_cols)
+    write_frame(csv_path, res.weak, weak_cols)
     tests_path, tests_rel = ctx.evidence_path(NAME, "slice_tests.csv")
     cols = ["slice", "metric", "n", "n_eff", "value", "population", "rest", "difference", "effect", "p", "q",
             "significant", "weak"]
-    rows = []
-    if len(res.tests):
-        t = res.tests.assign(slice=res.describe(res.tests))
-        for c in ("value", "population", "rest", "difference", "effect", "p", "q"):
-            t[c] = [float(f"{v:.6g}") for v in t[c].to_numpy(dtype=float)]
-        rows = t[cols].to_dict("records")
-    write_csv(tests_path, rows, cols)
+    t = res.tests.assign(slice=res.describe(res.tests)) if len(res.tests) else pd.DataFrame(columns=cols)
+    for c in ("value", "population", "rest", "difference", "effect", "p", "q"):
+        t[c] = [float(f"{v:.6g}") for v in t[c].to_numpy(dtype=float)]
+    write_frame(tests_path, t, cols)
     json_path, json_rel = ctx.evidence_path(NAME, "weak_slices.json")
     json_path.write_text(json.dumps({"settings": settings, "population": res.population, "tests": res.n_tests,
                                      "significant": res.n_significant, "fcr_confidence": res.fcr_confidence,

@@ -34,6 +34,8 @@ def performance_chart(src: Sources, t: Text) -> bytes | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from interpret.plots import PNG
+
     rows = [f for f in src.result.findings if f.check == "performance" and f.value is not None and f.ci]
     if not rows:
         return None
@@ -57,5 +59,5 @@ def performance_chart(src: Sources, t: Text) -> bytes | None:
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    fig.savefig(buf, metadata={"Software": None}, **PNG)
     return buf.getvalue()

@@ -29,6 +29,13 @@ def discretise(x: pd.Series, n_bins: int = 10) -> np.ndarray:
     return pd.factorize(x, use_na_sentinel=True)[0].astype(np.int64) + 1
 
 
+def _contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Counts of (a, b) code pairs (codes >= 0), for `mutual_info_score(contingency=...)` without
+    re-validating and re-factorising both label arrays."""
+    width = int(b.max()) + 1
+    return np.bincount(a * width + b, minlength=(int(a.max()) + 1) * width).reshape(-1, width)
+
+
 def proxy_strength(x: pd.Series, groups: np.ndarray, eligible: list[str], seed: int = 0,
                    n_bins: int = 10, cv: int = 5) -> dict[str, object]:
     """Best one-vs-rest AUC of the feature for a group in `eligible`, the group, and normalised MI."""
@@ -45,7 +52,8 @@ def proxy_strengths(X: pd.DataFrame, groups: np.ndarray, eligible: list[str], se
     sizes = np.bincount(codes, minlength=len(names))
     h = entropy(sizes)
     out = {c: {"auc": float("nan"), "group": None,
-               "nmi": float(mutual_info_score(codes, levels[:, j]) / h) if h > 0 else float("nan")}
+               "nmi": float(mutual_info_score(None, None, contingency=_contingency(codes, levels[:, j])) / h)
+               if h > 0 else float("nan")}
            for j, c in enumerate(X.columns)}
     folds = min(cv, int(sizes.min())) if len(names) else 0
     varied = [j for j in range(levels.shape[1]) if len(np.unique(levels[:, j])) >= 2]

@@ -19,6 +19,7 @@ def feature_histograms(path: Path, features: list[dict[str, Any]], heldout_value
                        attribute: str) -> Path:
     """One panel per feature: activations on held-out text (grey) and per-prompt maxima by group."""
     plt = _plt()
+    from ..plots import DPI, PNG
     n = max(1, len(features))
     cols = min(3, n)
     rows = -(-n // cols)
@@ -41,7 +42,7 @@ def feature_histograms(path: Path, features: list[dict[str, Any]], heldout_value
         ax.axis("off")
     fig.suptitle(f"SAE feature activations, attribute '{attribute}'", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI, **PNG)
     plt.close(fig)
     return path
 
@@ -49,6 +50,7 @@ def feature_histograms(path: Path, features: list[dict[str, Any]], heldout_value
 def dose_response(path: Path, rows: list[dict[str, Any]], feature: int, attribute: str,
                   group_names: tuple[str, str], pair: str) -> Path:
     plt = _plt()
+    from ..plots import DPI, PNG
     a = np.array([r["alpha"] for r in rows])
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     for key, name, colour in (("mean_delta_group1", group_names[0], "tab:red"),
@@ -66,6 +68,6 @@ def dose_response(path: Path, rows: list[dict[str, Any]], feature: int, attribut
     ax.set_title(f"Steering along feature {feature}: '{attribute}'", fontsize=10, y=1.0)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI, **PNG)
     plt.close(fig)
     return path
