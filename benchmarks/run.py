@@ -756,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--quick: 10k 100k)")
     ap.add_argument("--dask-max", type=int, default=10_000_000, help="largest scaling point also run on Dask (default: every point)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repetitions of the rai and full_audit parts after "
-                    "an untimed warm-up round; the best is kept (default 2; --quick: 1)")
+                    "an untimed warm-up round; the best is kept (default 3; --quick: 1)")
     ap.add_argument("--out", type=Path, default=None, help="result file (default benchmarks/results/latest.json; "
                     "--quick: benchmarks/results/quick.json)")
     ap.add_argument("--reuse", action="store_true", help="keep the parts this invocation does not run (see --only, "
@@ -773,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.rows is None:
         opts.rows = [10_000, 100_000] if opts.quick else [10_000, 100_000, 1_000_000, 10_000_000]
     if opts.repeats is None:
-        opts.repeats = 1 if opts.quick else 2
+        opts.repeats = 1 if opts.quick else 3
     if opts.quick:
         opts.dask_max = min(opts.dask_max, max(opts.rows))
     if opts.part:
