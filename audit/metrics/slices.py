@@ -448,13 +448,17 @@ def find_weak_slices(frame: pd.DataFrame, outcomes: RowOutcomes, *, metrics: lis
     selected["slice"] = [describe_slice(features, a, b, c, d)[0] for a, b, c, d in selected[key].itertuples(index=False)]
     slices = selected.drop_duplicates(key).head(max_merged).reset_index(drop=True)
     groups_idx = merge_overlapping(slice_masks(features, slices), merge_jaccard, merge_containment)
-    by_slice = {k: g for k, g in selected.groupby(key, sort=False)}
+    rows_of = {tuple(int(v) for v in k): pos for k, pos in selected.groupby(key, sort=False).indices.items()}
+    cols = {c: selected[c].to_numpy() for c in ("metric", "value", "population", "rest", "difference", "effect",
+                                                 "excess", "ci_low", "ci_high", "ci_low_marginal", "ci_high_marginal",
+                                                 "n_eff", "p", "q")}
     group_of: dict[tuple[int, ...], int] = {}
     groups = []
     excess = slices["excess"].to_numpy(dtype=float)
     effect = slices["effect"].to_numpy(dtype=float)
     n_feats = np.where(slices["f2"].to_numpy() >= 0, 2, 1)
     slice_keys = [tuple(int(v) for v in row) for row in slices[key].to_numpy()]
+    rep_cols = {c: slices[c].to_numpy() for c in ("slice", "n", "metric", "value")}
     for gi, members in enumerate(groups_idx, start=1):
         # Representative: among members holding at least `rep_share` of the group's top excess, the
         # sharpest (largest effect); effects within 0.1 count as equal and the simpler slice wins.
@@ -463,26 +467,24 @@ def find_weak_slices(frame: pd.DataFrame, outcomes: RowOutcomes, *, metrics: lis
         best = min((j for j in near if effect[j] >= sharpest - 0.1),
                    key=lambda j: (n_feats[j], -effect[j], members.index(j)))
         members = [best] + [j for j in members if j != best]
-        rep = slices.iloc[members[0]]
+        size = int(rep_cols["n"][members[0]])
         rep_key = slice_keys[members[0]]
         desc, conds = describe_slice(features, *rep_key)
         metric_rows = [{
-            "metric": t.metric, "value": float(t.value), "population": float(t.population), "rest": float(t.rest),
-            "difference": float(t.difference), "effect": float(t.effect), "excess": float(t.excess),
-            "ci": [float(t.ci_low), float(t.ci_high)], "ci_marginal": [float(t.ci_low_marginal), float(t.ci_high_marginal)],
-            "n_eff": int(t.n_eff), "p_value": float(t.p), "q_value": float(t.q)}
-            for t in by_slice[rep_key].itertuples(index=False)]
-        related = []
-        for j in members[1:]:
-            r_ = slices.iloc[j]
-            related.append({"slice": r_["slice"], "size": int(r_.n), "metric": r_.metric,
-                            "value": float(r_.value), "effect": float(r_.effect)})
+            "metric": cols["metric"][i], **{c: float(cols[c][i]) for c in ("value", "population", "rest", "difference",
+                                                                            "effect", "excess")},
+            "ci": [float(cols["ci_low"][i]), float(cols["ci_high"][i])],
+            "ci_marginal": [float(cols["ci_low_marginal"][i]), float(cols["ci_high_marginal"][i])],
+            "n_eff": int(cols["n_eff"][i]), "p_value": float(cols["p"][i]), "q_value": float(cols["q"][i])}
+            for i in rows_of[rep_key]]
+        related = [{"slice": rep_cols["slice"][j], "size": int(rep_cols["n"][j]), "metric": rep_cols["metric"][j],
+                    "value": float(rep_cols["value"][j]), "effect": float(effect[j])} for j in members[1:]]
         for j in members:
             group_of[slice_keys[j]] = gi
-        groups.append({"rank": gi, "slice": desc, "conditions": conds, "size": int(rep.n), "share": float(rep.n) / N,
+        groups.append({"rank": gi, "slice": desc, "conditions": conds, "size": size, "share": size / N,
                        "features": [c["feature"] for c in conds], "metrics": metric_rows,
                        "primary": metric_rows[0]["metric"], "related": related, "n_related": len(related)})
-    selected["group"] = [group_of.get(tuple(int(v) for v in row)) for row in selected[key].itertuples(index=False)]
+    selected["group"] = [group_of.get(tuple(row)) for row in selected[key].to_numpy().tolist()]
     return SliceSearchResult(population, tests, selected, groups, m, R, fcr, names, features)
 
 
