@@ -75,6 +75,11 @@ def xgb_booster(est: Any) -> Any:
     return est.get_booster() if hasattr(est, "get_booster") else est
 
 
+def gbdt_booster(est: Any) -> Any:
+    """The Booster of an XGBoost or LightGBM model (scikit-learn estimator or Booster)."""
+    return xgb_booster(est) if family(est) == "xgboost" else _lgb_booster(est)
+
+
 def margin_output(est: Any, X: Any, task: Task, class_index: int) -> np.ndarray:
     """Native margin (log-odds for binary) of an XGBoost / LightGBM model for the explained class."""
     fam = family(est)

@@ -1,4 +1,4 @@
-"""Exact path-dependent TreeSHAP for XGBoost tree ensembles, from per-leaf Shapley tables.
+"""Exact path-dependent TreeSHAP for XGBoost and LightGBM tree ensembles, from per-leaf Shapley tables.
 
 Path-dependent TreeSHAP (the algorithm behind XGBoost's `pred_contribs`) values each leaf's
 root-to-leaf path as a product game: a feature on the path either follows the row (one
@@ -8,9 +8,10 @@ contribution to a row therefore depends only on which of its path's k features t
 satisfies, one of 2**k masks. Precomputing the k Shapley values of every mask of every leaf
 once per model (Fast TreeSHAP v2, Yang 2021) turns explaining a row into one comparison per
 split and k additions per leaf, in compiled code over all rows in parallel. The values equal
-`pred_contribs` up to float rounding; `PathTables.supports` names what is not covered
-(non-tree boosters, vector leaves, paths too long for the tables' memory bound) so the caller
-can use the library instead.
+XGBoost's `pred_contribs` and LightGBM's `pred_contrib` (whose covers are training row counts)
+up to float rounding; `PathTables.supports` and `.unusable` name what is not covered (non-tree
+boosters, vector or linear leaves, averaged forests, paths too long for the tables' memory
+bound) so the caller can use the library instead.
 """
 from __future__ import annotations
 
@@ -63,10 +64,17 @@ def _fill_tables(k: np.ndarray, z: np.ndarray, value: np.ndarray, offset: np.nda
 
 ROW_BLOCK = 128  # rows explained together: their split outcomes and sums stay in cache
 
+# How a node reads its feature value (missing values and the comparison):
+XGB = 0               # XGBoost: missing -> default branch; left if x < threshold; categories in the set go right
+LGB_NAN_MISSING = 1   # LightGBM, missing_type NaN: missing -> default branch; left if x <= threshold
+LGB_NAN_AS_ZERO = 2   # LightGBM, missing_type None: missing reads as 0
+LGB_ZERO_MISSING = 3  # LightGBM, missing_type Zero: missing reads as 0, and 0 takes the default branch
+ZERO = 1e-35          # LightGBM's kZeroThreshold
+
 
 @njit(parallel=True, cache=True, nogil=True)
 def _contributions(X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, default_left: np.ndarray,
-                   cat_row: np.ndarray, cat_member: np.ndarray, path_node: np.ndarray, path_left: np.ndarray,
+                   rule_of: np.ndarray, cat_row: np.ndarray, cat_member: np.ndarray, path_node: np.ndarray, path_left: np.ndarray,
                    path_elem: np.ndarray, path_len: np.ndarray, k: np.ndarray, elem_feature: np.ndarray,
                    offset: np.ndarray, table: np.ndarray, n_features: int) -> np.ndarray:
     """Blocks of rows in parallel; within a block, leaf by leaf over the rows, so each leaf's path
@@ -80,16 +88,26 @@ def _contributions(X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, de
         m = min(n, r0 + ROW_BLOCK) - r0
         left = np.empty((n_nodes, m), np.bool_)
         for j in range(n_nodes):
-            f, t, dl, cr = feature[j], threshold[j], default_left[j], cat_row[j]
+            f, t, dl, cr, rule = feature[j], threshold[j], default_left[j], cat_row[j], rule_of[j]
             for i in range(m):
                 x = X[r0 + i, f]
                 if np.isnan(x):
-                    left[j, i] = dl
-                elif cr >= 0:  # XGBoost: categories in the node's set go right, anything else left
-                    c = int(x) if x >= 0 else -1
-                    left[j, i] = not (0 <= c < n_cats and x == c and cat_member[cr, c])
-                else:
+                    if rule < LGB_NAN_AS_ZERO:
+                        left[j, i] = dl
+                        continue
+                    x = 0.0
+                if cr >= 0:
+                    c = int(x) if 0 <= x < n_cats else -1
+                    if rule == XGB:  # categories in the node's set go right, anything else left
+                        left[j, i] = not (c >= 0 and x == c and cat_member[cr, c])
+                    else:            # LightGBM: the (truncated) category in the set goes left
+                        left[j, i] = c >= 0 and cat_member[cr, c]
+                elif rule == XGB:
                     left[j, i] = x < t
+                elif rule == LGB_ZERO_MISSING and -ZERO <= x <= ZERO:
+                    left[j, i] = dl
+                else:
+                    left[j, i] = x <= t
         acc = np.zeros((n_features, m))
         mask = np.empty(m, np.int64)
         for p in range(k.shape[0]):
@@ -119,6 +137,7 @@ class _Paths:
     node_feature: list[int] = field(default_factory=list)
     node_threshold: list[float] = field(default_factory=list)
     node_default_left: list[bool] = field(default_factory=list)
+    node_rule: list[int] = field(default_factory=list)
     node_cat_row: list[int] = field(default_factory=list)
     cat_sets: list[list[int]] = field(default_factory=list)
     value: list[float] = field(default_factory=list)       # per leaf
@@ -137,6 +156,7 @@ def _tree_paths(tree: dict[str, Any], into: _Paths) -> None:
     cat_nodes = dict(zip(tree.get("categories_nodes", []),
                          zip(tree.get("categories_segments", []), tree.get("categories_sizes", []))))
     cats = tree.get("categories", [])
+    rules = tree.get("rules") or [XGB] * len(lc)
     local = {}
     for node in range(len(lc)):
         if lc[node] == -1:
@@ -145,6 +165,7 @@ def _tree_paths(tree: dict[str, Any], into: _Paths) -> None:
         into.node_feature.append(split[node])
         into.node_threshold.append(cond[node])
         into.node_default_left.append(bool(tree["default_left"][node]))
+        into.node_rule.append(rules[node])
         if split_type[node] == 1:
             seg, size = cat_nodes[node]
             into.node_cat_row.append(len(into.cat_sets))
@@ -188,20 +209,50 @@ def booster_categories(booster: Any) -> dict[str, list[Any]]:
     return {name: values.to_pylist() for name, values in cats.to_arrow() if values is not None}
 
 
+def _lightgbm_tree(root: dict[str, Any]) -> dict[str, Any]:
+    """A LightGBM tree (`dump_model` nesting) as XGBoost's flat JSON arrays, plus each node's rule."""
+    keys = ("left_children", "right_children", "split_indices", "split_conditions", "sum_hessian", "default_left",
+            "split_type", "rules")
+    t: dict[str, Any] = {k: [] for k in keys}
+    t.update(categories_nodes=[], categories_segments=[], categories_sizes=[], categories=[])
+    stack: list[tuple[dict[str, Any], int | None, bool]] = [(root, None, True)]
+    while stack:
+        nd, parent, is_left = stack.pop()
+        i = len(t["left_children"])
+        for k in keys:
+            t[k].append(0)
+        if parent is not None:
+            t["left_children" if is_left else "right_children"][parent] = i
+        if "split_feature" not in nd:
+            if "leaf_coeff" in nd:
+                raise ValueError("linear-tree leaves")
+            t["left_children"][i] = t["right_children"][i] = -1
+            t["split_conditions"][i], t["sum_hessian"][i] = float(nd["leaf_value"]), float(nd["leaf_count"])
+            continue
+        t["split_indices"][i], t["sum_hessian"][i] = int(nd["split_feature"]), float(nd["internal_count"])
+        if nd["decision_type"] == "==":   # categories listed "a||b||c" go left; missing goes right
+            codes = [int(c) for c in str(nd["threshold"]).split("||")]
+            t["split_type"][i], t["rules"][i] = 1, LGB_NAN_MISSING
+            t["categories_nodes"].append(i)
+            t["categories_segments"].append(len(t["categories"]))
+            t["categories_sizes"].append(len(codes))
+            t["categories"].extend(codes)
+        else:
+            t["split_conditions"][i], t["default_left"][i] = float(nd["threshold"]), int(nd["default_left"])
+            t["rules"][i] = {"NaN": LGB_NAN_MISSING, "None": LGB_NAN_AS_ZERO, "Zero": LGB_ZERO_MISSING}[nd["missing_type"]]
+        stack += [(nd["right_child"], i, False), (nd["left_child"], i, True)]
+    return t
+
+
 class PathTables:
-    """Shapley tables of an XGBoost booster's trees for one output (class), built once per model."""
+    """Shapley tables of an XGBoost or LightGBM booster's trees for one output (class), built once per model."""
 
     def __init__(self, booster: Any, class_index: int = 0):
-        self.feature_names = list(booster.feature_names or [])
-        self.categories = booster_categories(booster)
-        model = json.loads(booster.save_raw(raw_format="json"))
-        trees_json = model["learner"]["gradient_booster"]["model"]
-        self.n_features = int(model["learner"]["learner_model_param"]["num_feature"])
-        n_class = int(model["learner"]["learner_model_param"]["num_class"])
-        info = trees_json["tree_info"]
-        selected = [tree for tree, cls in zip(trees_json["trees"], info) if n_class <= 1 or cls == class_index]
+        self.lightgbm = type(booster).__module__.startswith("lightgbm")
+        self.unusable: str | None = None   # why these tables cannot be built within the memory bound
+        trees = self._lightgbm_trees(booster, class_index) if self.lightgbm else self._xgboost_trees(booster, class_index)
         paths = _Paths()
-        for tree in selected:
+        for tree in trees:
             _tree_paths(tree, paths)
         self.k = np.fromiter(map(len, paths.feats), np.int64, len(paths.feats))
         sizes = (1 << self.k) * self.k
@@ -215,16 +266,16 @@ class PathTables:
         self.path_len = np.fromiter(map(len, paths.nodes), np.int64, len(paths.nodes))
         values = np.asarray(paths.value, dtype=np.float64)
         self.feature = np.asarray(paths.node_feature, dtype=np.int64)
-        self.threshold = np.asarray(paths.node_threshold, dtype=np.float32)
+        self.threshold = np.asarray(paths.node_threshold, dtype=np.float64)
         self.default_left = np.asarray(paths.node_default_left, dtype=np.bool_)
+        self.rule = np.asarray(paths.node_rule, dtype=np.int64)
         self.cat_row = np.asarray(paths.node_cat_row, dtype=np.int64)
-        self.trees = len(selected)
+        self.trees = len(trees)
         self.max_path_features = int(self.k.max(initial=0))
         n_cats = max((max(c) + 1 for c in paths.cat_sets if c), default=0)
-        self.unusable: str | None = None   # why these tables cannot be built within the memory bound
-        if self.entries > MAX_TABLE_ENTRIES:
+        if self.unusable is None and self.entries > MAX_TABLE_ENTRIES:
             self.unusable = f"its leaf paths need {self.entries:,} table entries (bound {MAX_TABLE_ENTRIES:,})"
-        elif len(paths.cat_sets) * n_cats > 8 * MAX_TABLE_ENTRIES:
+        elif self.unusable is None and len(paths.cat_sets) * n_cats > 8 * MAX_TABLE_ENTRIES:
             self.unusable = f"its categorical splits need a {len(paths.cat_sets):,} x {n_cats:,} membership matrix"
         self.cat_member = np.zeros((max(len(paths.cat_sets), 1), max(n_cats, 1)) if self.unusable is None else (1, 1),
                                    dtype=np.bool_)
@@ -233,9 +284,42 @@ class PathTables:
                             [c for cs in paths.cat_sets for c in cs]] = True
         self.table = _fill_tables(self.k, z, values, self.offset, self.entries) if self.unusable is None else None
 
+    def _xgboost_trees(self, booster: Any, class_index: int) -> list[dict[str, Any]]:
+        self.feature_names = list(booster.feature_names or [])
+        self.categories = booster_categories(booster)
+        model = json.loads(booster.save_raw(raw_format="json"))
+        trees_json = model["learner"]["gradient_booster"]["model"]
+        self.n_features = int(model["learner"]["learner_model_param"]["num_feature"])
+        n_class = int(model["learner"]["learner_model_param"]["num_class"])
+        trees = [tree for tree, cls in zip(trees_json["trees"], trees_json["tree_info"])
+                 if n_class <= 1 or cls == class_index]
+        for tree in trees:  # XGBoost compares in float32
+            tree["split_conditions"] = np.asarray(tree["split_conditions"], dtype=np.float32).tolist()
+        return trees
+
+    def _lightgbm_trees(self, booster: Any, class_index: int) -> list[dict[str, Any]]:
+        model = booster.dump_model()
+        self.feature_names = list(model.get("feature_names") or [])
+        self.n_features = int(model["max_feature_idx"]) + 1
+        self.pandas_categorical = model.get("pandas_categorical") or []
+        self.categories = {}
+        if model.get("average_output"):
+            self.unusable = "it averages its trees (random-forest mode)"
+            return []
+        per_iteration = int(model.get("num_tree_per_iteration", 1))
+        try:
+            return [_lightgbm_tree(info["tree_structure"]) for info in model["tree_info"]
+                    if per_iteration <= 1 or info["tree_index"] % per_iteration == class_index]
+        except ValueError as e:
+            self.unusable = f"it has {e}"
+            return []
+
     @staticmethod
     def supports(booster: Any) -> str | None:
-        """Why the tables cannot represent this booster, or None when they can."""
+        """Why the tables cannot represent this booster, or None when they can (LightGBM boosters:
+        known once their trees are read; see `unusable`)."""
+        if type(booster).__module__.startswith("lightgbm"):
+            return None
         config = json.loads(booster.save_config())
         learner = config["learner"]
         if learner["gradient_booster"]["name"] != "gbtree":
@@ -249,35 +333,49 @@ class PathTables:
         return self.unusable is None
 
     def numeric(self, X: Any) -> np.ndarray:
-        """Rows in XGBoost's own encoding: category codes of the training categories, NaN for missing."""
+        """Rows as the library reads them: category codes of the training categories, NaN for
+        missing; float32 for XGBoost, float64 for LightGBM."""
+        dtype = np.float64 if self.lightgbm else np.float32
         if not isinstance(X, pd.DataFrame):
-            return np.asarray(X, dtype=np.float32)
+            return np.asarray(X, dtype=dtype)
+        names = self.feature_names if set(self.feature_names) <= set(X.columns) else list(X.columns)
+        categories = self.categories
+        if self.lightgbm:  # LightGBM pairs its stored categories with the frame's categorical columns in order
+            cat_cols = [c for c in names if isinstance(X[c].dtype, pd.CategoricalDtype)]
+            if len(cat_cols) != len(self.pandas_categorical):
+                raise ValueError(f"{len(cat_cols)} categorical columns for {len(self.pandas_categorical)} "
+                                 "categorical features at training")
+            categories = dict(zip(cat_cols, self.pandas_categorical))
         cols = []
-        for name in self.feature_names or list(X.columns):
+        for name in names:
             col = X[name]
             if isinstance(col.dtype, pd.CategoricalDtype):
-                codes = (pd.Categorical(col, categories=self.categories[name]) if name in self.categories else col.cat).codes
-                cols.append(np.where(codes < 0, np.nan, codes).astype(np.float32))
+                codes = (pd.Categorical(col, categories=categories[name]) if name in categories else col.cat).codes
+                cols.append(np.where(codes < 0, np.nan, codes).astype(dtype))
             else:
-                cols.append(pd.to_numeric(col, errors="raise").to_numpy(np.float32))
-        return np.column_stack(cols) if cols else np.empty((len(X), 0), np.float32)
+                cols.append(pd.to_numeric(col, errors="raise").to_numpy(dtype))
+        return np.column_stack(cols) if cols else np.empty((len(X), 0), dtype)
 
     def contributions(self, X: Any) -> np.ndarray:
         """Per-feature contributions (n, p) of the rows, in the booster's feature order."""
-        X32 = np.ascontiguousarray(self.numeric(X), dtype=np.float32)
-        return _contributions(X32, self.feature, self.threshold, self.default_left, self.cat_row, self.cat_member,
-                              self.path_node, self.path_left, self.path_elem, self.path_len, self.k,
+        Xn = np.ascontiguousarray(self.numeric(X))
+        return _contributions(Xn, self.feature, self.threshold, self.default_left, self.rule, self.cat_row,
+                              self.cat_member, self.path_node, self.path_left, self.path_elem, self.path_len, self.k,
                               self.elem_feature, self.offset, self.table, self.n_features)
 
 
 def warm_up() -> None:
     """Compile the kernels into numba's on-disk cache (`make install` runs this once), so the
     first audit in a fresh environment does not spend seconds compiling."""
+    import lightgbm as lgb
     import xgboost as xgb
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(X, label=X[:, 0] > 0), num_boost_round=2)
-    PathTables(booster).contributions(X)
+    PathTables(booster).contributions(X)   # float32 rows
+    lgb_booster = lgb.train({"num_leaves": 4, "min_data_in_leaf": 5, "verbose": -1, "num_threads": 1},
+                            lgb.Dataset(X, label=X[:, 0] > 0), num_boost_round=2)
+    PathTables(lgb_booster).contributions(X)   # float64 rows
 
 
 if __name__ == "__main__":

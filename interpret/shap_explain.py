@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 
 from .encoding import TabularEncoder
-from .models import ModelAdapter, estimator_output, family, margin_output, native_contributions, xgb_booster
+from .models import (ModelAdapter, estimator_output, family, gbdt_booster, margin_output, native_contributions,
+                     xgb_booster)
 from .path_tables import PathTables, booster_categories
 from .pipeline_map import PipelineSplit, split_pipeline
 
 FeaturePerturbation = Literal["auto", "interventional", "tree_path_dependent"]
 PROBE_ROWS = 32
+NATIVE_TREESHAP = {"xgboost": "xgboost pred_contribs", "lightgbm": "lightgbm pred_contrib"}  # the libraries' own TreeSHAP
 
 
 @dataclass
@@ -186,8 +188,10 @@ class ShapExplainer:
             return None, f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
 
     def _path_tables(self, target: Any) -> tuple[_Route | None, str]:
-        """Exact TreeSHAP from Shapley tables, if they represent this booster and match pred_contribs on probe rows."""
-        booster = xgb_booster(target)
+        """Exact TreeSHAP from Shapley tables, if they represent this booster and match the library's
+        own TreeSHAP (XGBoost pred_contribs, LightGBM pred_contrib) on probe rows."""
+        booster = gbdt_booster(target)
+        native = NATIVE_TREESHAP[family(target)]
         why = PathTables.supports(booster)
         if why:
             return None, why
@@ -197,13 +201,13 @@ class ShapExplainer:
                 return None, tables.unusable
             probe = self._space(self.background.head(PROBE_ROWS))
             expected, base = native_contributions(target, probe, self.model.task, self.model.class_index)
-            route = _Route("path_table", "aiaudit path-table TreeSHAP (exact; equals xgboost pred_contribs)",
+            route = _Route("path_table", f"aiaudit path-table TreeSHAP (exact; equals {native})",
                            "tree_path_dependent", self.route_space, target, tables, base_value=float(base[0]))
             err = float(np.abs(self._table_values(route, probe) - expected).max(initial=0.0))
         except (ValueError, TypeError, KeyError) as e:  # a model structure or input the tables do not read
             return None, f"{type(e).__name__}: {str(e)[:160]}"
         if not err <= 1e-4 * max(1.0, float(np.abs(expected).max(initial=0.0))):
-            return None, f"the tables disagree with pred_contribs by {err:.3g} on probe rows"
+            return None, f"the tables disagree with {native} by {err:.3g} on probe rows"
         return route, ""
 
     def _table_values(self, route: _Route, Xs: Any) -> np.ndarray:
@@ -212,13 +216,12 @@ class ShapExplainer:
 
     def _tree_path(self, target: Any, fam: str, notes: list[str]) -> _Route:
         import shap
-        if fam == "xgboost":
+        if fam in ("xgboost", "lightgbm"):
             route, why = self._path_tables(target)
             if route is not None:
                 route.notes = notes
                 return route
-            notes.append(f"Shapley tables not used ({why}); XGBoost's own pred_contribs computed the values")
-        if fam in ("xgboost", "lightgbm"):
+            notes.append(f"Shapley tables not used ({why}); {NATIVE_TREESHAP[fam]} computed the values")
             lib = "xgboost Booster.predict(pred_contribs=True)" if fam == "xgboost" else \
                 "lightgbm Booster.predict(pred_contrib=True)"
             return _Route("native", lib, "tree_path_dependent", self.route_space, target, None, notes)

@@ -134,7 +134,7 @@ def test_native_tree_models_use_exact_path_dependent_shap_when_shap_cannot_inter
         ad = _adapter(est, X, prepare=prep)
         ad.categories = {f.name: f.categories for f in feats if f.kind == "categorical"}
         ex = ShapExplainer(ad, X.iloc[:200])
-        assert ex.route.kind == ("path_table" if hasattr(est, "get_booster") else "native")
+        assert ex.route.kind == "path_table"
         assert ex.route.feature_perturbation == "tree_path_dependent"
         assert ex.background_size is None
         assert "interventional TreeSHAP unavailable" in " ".join(ex.provenance()["notes"])

@@ -1,9 +1,10 @@
-"""Shapley-table TreeSHAP equals XGBoost's own pred_contribs and shap's TreeExplainer."""
+"""Shapley-table TreeSHAP equals XGBoost's pred_contribs, LightGBM's pred_contrib and shap's TreeExplainer."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import lightgbm as lgb
 import shap
 import xgboost as xgb
 
@@ -100,6 +101,52 @@ def test_non_tree_boosters_are_left_to_xgboost():
     dart = xgb.XGBClassifier(booster="dart", n_estimators=5, n_jobs=1).fit(Xi, yi == 1)
     assert "dart" in PathTables.supports(dart.get_booster())
     assert PathTables.supports(xgb.XGBClassifier(n_estimators=5, n_jobs=1).fit(Xi, yi == 1).get_booster()) is None
+
+
+@pytest.mark.parametrize("missing", [{}, {"use_missing": False}, {"zero_as_missing": True}],
+                         ids=["nan-missing", "nan-as-zero", "zero-missing"])
+def test_tables_equal_lightgbm_pred_contrib(adult_frame, missing):
+    """Every LightGBM missing-value rule, categorical splits with missing categories, and each class."""
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    X = X.assign(capital_gain=X["capital_gain"].where(X.index % 7 != 0))   # zeros and missing values
+    est = lgb.LGBMClassifier(n_estimators=40, num_leaves=31, verbose=-1, n_jobs=1, **missing).fit(X.iloc[:3000],
+                                                                                                  y.iloc[:3000])
+    rows = X.iloc[3000:]
+    tables = PathTables(est.booster_)
+    assert tables.usable and tables.trees == 40
+    assert np.abs(tables.contributions(rows) - est.booster_.predict(rows, pred_contrib=True)[:, :-1]).max() < 1e-9
+
+    three = (X["education_num"] > 9).astype(int) + (X["hours_per_week"] > 40).astype(int)
+    multi = lgb.LGBMClassifier(n_estimators=15, num_leaves=15, verbose=-1, n_jobs=1, **missing).fit(
+        X.iloc[:3000], three.iloc[:3000])
+    ref = multi.booster_.predict(rows, pred_contrib=True).reshape(len(rows), 3, -1)
+    for k in range(3):
+        assert np.abs(PathTables(multi.booster_, k).contributions(rows) - ref[:, k, :-1]).max() < 1e-9
+
+
+def test_lightgbm_explainer_uses_tables_and_leaves_averaged_or_linear_trees_to_lightgbm(adult_frame):
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    features = list(X.columns)
+    est = lgb.LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1).fit(X.iloc[:3000], y.iloc[:3000])
+    ad = ModelAdapter(est, features, "binary", 1, prepare=lambda d: d[features])
+    ex = ShapExplainer(ad, X.iloc[:200])
+    assert ex.route.kind == "path_table" and "lightgbm pred_contrib" in ex.route.explainer_name
+    res = ex.explain(X.iloc[3000:3300])
+    ref = est.booster_.predict(X.iloc[3000:3300], pred_contrib=True)
+    assert np.abs(res.values - ref[:, :-1]).max() < 1e-9 and np.allclose(res.base_values, ref[:, -1])
+
+    numeric = X.select_dtypes("number").iloc[:3000]
+    forest = lgb.LGBMClassifier(boosting_type="rf", bagging_freq=1, bagging_fraction=0.7, n_estimators=5,
+                                verbose=-1, n_jobs=1).fit(numeric, y.iloc[:3000])
+    assert "averages its trees" in PathTables(forest.booster_).unusable
+    linear = lgb.LGBMClassifier(linear_tree=True, n_estimators=5, verbose=-1, n_jobs=1).fit(numeric.fillna(0),
+                                                                                           y.iloc[:3000])
+    assert "linear-tree leaves" in PathTables(linear.booster_).unusable
+    cols = list(numeric.columns)
+    fallback = ShapExplainer(ModelAdapter(forest, cols, "binary", 1, prepare=lambda d: d[cols]), numeric.iloc[:200],
+                             feature_perturbation="tree_path_dependent")
+    assert fallback.route.kind == "native"
+    assert any("averages its trees" in n for n in fallback.provenance()["notes"])
 
 
 def test_pipeline_with_sparse_one_hot_input_is_explained_from_tables():
