@@ -70,13 +70,14 @@ LGB_NAN_MISSING = 1   # LightGBM, missing_type NaN: missing -> default branch; l
 LGB_NAN_AS_ZERO = 2   # LightGBM, missing_type None: missing reads as 0
 LGB_ZERO_MISSING = 3  # LightGBM, missing_type Zero: missing reads as 0, and 0 takes the default branch
 ZERO = 1e-35          # LightGBM's kZeroThreshold
+MISSING_RULES = {"NaN": LGB_NAN_MISSING, "None": LGB_NAN_AS_ZERO, "Zero": LGB_ZERO_MISSING}  # dump_model's missing_type
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _contributions(X: np.ndarray, feature: np.ndarray, threshold: np.ndarray, default_left: np.ndarray,
-                   rule_of: np.ndarray, cat_row: np.ndarray, cat_member: np.ndarray, path_node: np.ndarray, path_left: np.ndarray,
-                   path_elem: np.ndarray, path_len: np.ndarray, k: np.ndarray, elem_feature: np.ndarray,
-                   offset: np.ndarray, table: np.ndarray, n_features: int) -> np.ndarray:
+                   rule_of: np.ndarray, cat_row: np.ndarray, cat_member: np.ndarray, path_node: np.ndarray,
+                   path_left: np.ndarray, path_elem: np.ndarray, path_len: np.ndarray, k: np.ndarray,
+                   elem_feature: np.ndarray, offset: np.ndarray, table: np.ndarray, n_features: int) -> np.ndarray:
     """Blocks of rows in parallel; within a block, leaf by leaf over the rows, so each leaf's path
     and table slice are read once per block and the inner loops run over contiguous rows."""
     n = X.shape[0]
@@ -239,7 +240,7 @@ def _lightgbm_tree(root: dict[str, Any]) -> dict[str, Any]:
             t["categories"].extend(codes)
         else:
             t["split_conditions"][i], t["default_left"][i] = float(nd["threshold"]), int(nd["default_left"])
-            t["rules"][i] = {"NaN": LGB_NAN_MISSING, "None": LGB_NAN_AS_ZERO, "Zero": LGB_ZERO_MISSING}[nd["missing_type"]]
+            t["rules"][i] = MISSING_RULES[nd["missing_type"]]
         stack += [(nd["right_child"], i, False), (nd["left_child"], i, True)]
     return t
 
@@ -250,7 +251,8 @@ class PathTables:
     def __init__(self, booster: Any, class_index: int = 0):
         self.lightgbm = type(booster).__module__.startswith("lightgbm")
         self.unusable: str | None = None   # why these tables cannot be built within the memory bound
-        trees = self._lightgbm_trees(booster, class_index) if self.lightgbm else self._xgboost_trees(booster, class_index)
+        read = self._lightgbm_trees if self.lightgbm else self._xgboost_trees
+        trees = read(booster, class_index)
         paths = _Paths()
         for tree in trees:
             _tree_paths(tree, paths)

@@ -31,7 +31,7 @@ from .pipeline_map import PipelineSplit, split_pipeline
 
 FeaturePerturbation = Literal["auto", "interventional", "tree_path_dependent"]
 PROBE_ROWS = 32
-NATIVE_TREESHAP = {"xgboost": "xgboost pred_contribs", "lightgbm": "lightgbm pred_contrib"}  # the libraries' own TreeSHAP
+NATIVE_TREESHAP = {"xgboost": "xgboost pred_contribs", "lightgbm": "lightgbm pred_contrib"}  # the libraries' own
 
 
 @dataclass
