@@ -28,8 +28,9 @@ def write_frame(path: str | Path, frame: pd.DataFrame, columns: Sequence[str]) -
     values are empty)."""
     path = Path(path)
     out = frame.reindex(columns=list(columns))
-    for c in out.columns[(out.dtypes == object).to_numpy()]:  # only text columns can hold a formula
-        out[c] = out[c].map(neutralise)
+    for c in out.columns:  # numbers and booleans cannot hold a formula; anything else is read as text
+        if not (pd.api.types.is_numeric_dtype(out[c]) or pd.api.types.is_bool_dtype(out[c])):
+            out[c] = out[c].astype(object).map(neutralise)
     out.columns = [neutralise(c) for c in columns]
     out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return path

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import entropy
 from sklearn.metrics import mutual_info_score
 
-from audit.csvsafe import neutralise, write_csv
+from audit.csvsafe import neutralise, write_csv, write_frame
 from audit.metrics import amplification as amp
 from audit.metrics import fairness as fm
 from audit.metrics.proxies import proxy_strength
@@ -230,6 +230,10 @@ def test_csv_export_neutralises_formulas(tmp_path):
     assert got["group"].startswith("'=") and got["note"] == "'+1" and got["at"].startswith("'@")
     assert got["rate"] == "-0.25" and got["ok"] == "plain"
     assert neutralise(-3) == -3 and neutralise("-x") == "'-x"
+    frame = pd.DataFrame(rows * 2).astype({"group": "category", "note": "string"})
+    frame.loc[1, ["n", "ok"]] = [7, None]
+    assert write_frame(tmp_path / "f.csv", frame, list(rows[0])).read_bytes() == \
+        write_csv(tmp_path / "r.csv", frame.astype(object).where(frame.notna(), None).to_dict("records")).read_bytes()
 
 
 def test_percentile_interval_ignores_undefined_replicates():
