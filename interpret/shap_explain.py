@@ -268,21 +268,27 @@ class ShapExplainer:
 
     def _read_codes(self, reader: tuple[Any, np.ndarray, np.ndarray], A: np.ndarray) -> np.ndarray:
         booster, cat_cols, n_cats = reader
-        A = np.array(A, dtype=np.float32)
+        A = np.array(A, dtype=np.float32 if family(booster) == "xgboost" else np.float64)  # as each library reads
         codes = A[:, cat_cols]  # read a perturbed code as `decode` does
         A[:, cat_cols] = np.where(np.isfinite(codes), np.clip(np.rint(codes), 0, n_cats - 1), np.nan)
         return margin_output(booster, A, self.model.task, self.model.class_index)
 
     def _reads_codes(self) -> tuple[Any, np.ndarray, np.ndarray] | None:
-        """An XGBoost booster reads the encoder's codes directly, without the DataFrame round trip,
-        when its stored categories are exactly the encoder's and it explains the raw columns;
-        checked on probe rows. Returns (booster, categorical column indices, their sizes) or None."""
+        """An XGBoost or LightGBM booster reads the encoder's codes directly, without the DataFrame
+        round trip, when its stored categories are exactly the encoder's and it explains the raw
+        columns; checked on probe rows. Returns (booster, categorical column indices, their sizes) or None."""
+        fam = family(self.route.target)
         if self.route.kind not in ("path_table", "native") or self.route_space != "raw" \
-                or family(self.route.target) != "xgboost":
+                or fam not in ("xgboost", "lightgbm"):
             return None
-        booster = xgb_booster(self.route.target)
-        stored, cats = booster_categories(booster), self.encoder.categories
-        if list(booster.feature_names or []) != self.features or set(stored) != set(cats) or \
+        booster, cats = gbdt_booster(self.route.target), self.encoder.categories
+        if fam == "xgboost":
+            names, stored = list(booster.feature_names or []), booster_categories(booster)
+        else:  # LightGBM keeps the categories of the training frame's categorical columns, in column order
+            names, stored = booster.feature_name(), getattr(booster, "pandas_categorical", None) or []
+            cat_features = [f for f in self.features if f in cats]
+            stored = dict(zip(cat_features, stored)) if len(stored) == len(cat_features) else {None: []}
+        if names != self.features or set(stored) != set(cats) or \
                 any([str(v) for v in stored[c]] != [str(v) for v in cats[c]] for c in cats):
             return None
         cat_cols = np.array([i for i, c in enumerate(self.features) if c in cats], dtype=int)

@@ -200,3 +200,23 @@ def test_encoded_rows_reach_xgboost_directly_with_the_same_outputs(adult_frame):
     # an encoder with a category the booster never saw keeps the DataFrame round trip
     extra = TabularEncoder(features, {c: v + ["unseen"] if c == "workclass" else v for c, v in cats.items()})
     assert ShapExplainer(ad, X.iloc[:200], encoder=extra)._code_reader is None
+
+
+def test_encoded_rows_reach_lightgbm_directly_with_the_same_outputs(adult_frame):
+    from interpret.encoding import TabularEncoder
+    X, y = adult_frame.drop(columns="income"), adult_frame["income"]
+    est = lgb.LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1).fit(X.iloc[:3000], y.iloc[:3000])
+    features = list(X.columns)
+    cats = {c: list(X[c].cat.categories) for c in features if isinstance(X[c].dtype, pd.CategoricalDtype)}
+    ad = ModelAdapter(est, features, "binary", 1, prepare=lambda d: d[features], categories=cats)
+    encoder = TabularEncoder.fit([X], features, cats)
+    direct = ShapExplainer(ad, X.iloc[:200], encoder=encoder)
+    assert direct.route.kind == "path_table" and direct._code_reader is not None
+    rng = np.random.default_rng(2)
+    A = encoder.encode(X.iloc[3000:3600])
+    A = A + rng.normal(0, 0.7, A.shape) * (rng.random(A.shape) < 0.4)   # off-grid values and codes, as LIME draws
+    A[rng.random(A.shape) < 0.05] = np.nan
+    expected = est.predict(encoder.decode(A), raw_score=True)
+    assert np.array_equal(direct.output_encoded(A), expected.astype(float))
+    reordered = {c: v[::-1] if c == "occupation" else v for c, v in cats.items()}   # codes that mean other things
+    assert ShapExplainer(ad, X.iloc[:200], encoder=TabularEncoder(features, reordered))._code_reader is None
