@@ -285,9 +285,11 @@ class ShapExplainer:
         if fam == "xgboost":
             names, stored = list(booster.feature_names or []), booster_categories(booster)
         else:  # LightGBM keeps the categories of the training frame's categorical columns, in column order
-            names, stored = booster.feature_name(), getattr(booster, "pandas_categorical", None) or []
+            names, kept = booster.feature_name(), getattr(booster, "pandas_categorical", None) or []
             cat_features = [f for f in self.features if f in cats]
-            stored = dict(zip(cat_features, stored)) if len(stored) == len(cat_features) else {None: []}
+            if len(kept) != len(cat_features):
+                return None
+            stored = dict(zip(cat_features, kept))
         if names != self.features or set(stored) != set(cats) or \
                 any([str(v) for v in stored[c]] != [str(v) for v in cats[c]] for c in cats):
             return None
