@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .models import family
+
 
 @dataclass
 class PipelineSplit:
@@ -31,7 +33,7 @@ class PipelineSplit:
         Z = self.preprocessor.transform(X[self.raw_features])
         if hasattr(Z, "tocoo"):
             coo = Z.tocoo()
-            dense = np.full(coo.shape, np.nan if type(self.final).__module__.startswith("xgboost") else 0.0)
+            dense = np.full(coo.shape, np.nan if family(self.final) == "xgboost" else 0.0)
             dense[coo.row, coo.col] = coo.data
             return dense
         return np.asarray(Z, dtype=float)

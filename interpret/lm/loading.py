@@ -173,8 +173,10 @@ def load_lm(manifest: dict, model_dir: Path) -> LoadedLM:
     else:
         from sae_lens import HookedSAETransformer
         from transformers import AutoModelForCausalLM, AutoTokenizer
-        snapshot = files["path"]  # the cached snapshot checked above: weights and tokenizer by path;
-        # TransformerLens reads the config by name, from the same cache and never from the hub
+        snapshot = files["path"]  # the cached snapshot checked above: weights and tokenizer by path.
+        # TransformerLens needs the official name to pick its weight conversion; it reads that name's
+        # config from the local cache only (offline() set HF_HUB_OFFLINE; local_files_only, cache_dir).
+        # tests/test_sae_probes.py loads this way with every socket refused.
         model = HookedSAETransformer.from_pretrained(
             manifest.get("source") or manifest["name"], device="cpu",
             hf_model=AutoModelForCausalLM.from_pretrained(snapshot, local_files_only=True),

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..plots import DPI, PNG
+
 
 def _plt():
     import matplotlib
@@ -19,7 +21,6 @@ def feature_histograms(path: Path, features: list[dict[str, Any]], heldout_value
                        attribute: str) -> Path:
     """One panel per feature: activations on held-out text (grey) and per-prompt maxima by group."""
     plt = _plt()
-    from ..plots import DPI, PNG
     n = max(1, len(features))
     cols = min(3, n)
     rows = -(-n // cols)
@@ -50,7 +51,6 @@ def feature_histograms(path: Path, features: list[dict[str, Any]], heldout_value
 def dose_response(path: Path, rows: list[dict[str, Any]], feature: int, attribute: str,
                   group_names: tuple[str, str], pair: str) -> Path:
     plt = _plt()
-    from ..plots import DPI, PNG
     a = np.array([r["alpha"] for r in rows])
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     for key, name, colour in (("mean_delta_group1", group_names[0], "tab:red"),
