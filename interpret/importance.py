@@ -19,6 +19,8 @@ class FeatureImportance:
     ci_low: float
     ci_high: float
     share: float            # of the total mean |SHAP|
+    share_ci_low: float
+    share_ci_high: float
     mean_signed: float      # average direction on the explained scale
     rank: int
     rank_ci_low: int
@@ -67,12 +69,15 @@ def rank_features(values: np.ndarray, features: list[str], *, weights: np.ndarra
     reps = bootstrap_replicates(values, w, st, rng, n_boot) if n > 1 and n_boot > 0 else point[None, :]
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(reps, alpha, axis=0), np.quantile(reps, 1 - alpha, axis=0)
+    share_reps = reps / np.where(reps.sum(1, keepdims=True) > 0, reps.sum(1, keepdims=True), 1.0)
+    slo, shi = np.quantile(share_reps, alpha, axis=0), np.quantile(share_reps, 1 - alpha, axis=0)
     rank_reps = _ranks(reps)
     rlo, rhi = np.quantile(rank_reps, alpha, axis=0), np.quantile(rank_reps, 1 - alpha, axis=0)
     point_rank = _ranks(point[None, :])[0]
     total = point.sum() or 1.0
     out = [FeatureImportance(feature=f, mean_abs=float(point[j]), ci_low=float(lo[j]), ci_high=float(hi[j]),
-                             share=float(point[j] / total), mean_signed=float(signed[j]), rank=int(point_rank[j]),
+                             share=float(point[j] / total), share_ci_low=float(slo[j]), share_ci_high=float(shi[j]),
+                             mean_signed=float(signed[j]), rank=int(point_rank[j]),
                              rank_ci_low=int(np.floor(rlo[j])), rank_ci_high=int(np.ceil(rhi[j])))
            for j, f in enumerate(features)]
     return sorted(out, key=lambda r: r.rank)

@@ -1,10 +1,15 @@
 """How far to trust an explanation: additivity, stability, agreement, faithfulness, sensitivity.
 
 All functions take arrays and return numbers or small dicts; thresholds are the caller's.
+Top-k Jaccard overlaps come with their chance level (two random top-k sets of p features overlap
+too: with p = 6 and k = 5 they share at least 4) and the chance-corrected value
+(J - E[J]) / (1 - E[J]): 1 for identical sets, 0 for agreement no better than random.
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from itertools import combinations
+from math import comb
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +30,29 @@ def topk_jaccard(a: np.ndarray, b: np.ndarray, k: int) -> float:
     return jaccard(top_k(a, k), top_k(b, k))
 
 
+def effective_k(k: int, p: int) -> int:
+    """k capped at floor(p / 2): above it two top-k sets of p features must overlap (2k > p)."""
+    return min(k, p // 2)
+
+
+def chance_jaccard(k: int, p: int) -> float:
+    """Exact E[J] of two independent, uniformly random k-subsets of p items.
+
+    Their overlap X is hypergeometric, P(X = x) = C(k, x) C(p - k, k - x) / C(p, k), and J = X / (2k - X).
+    """
+    if not 1 <= k <= p:
+        raise ValueError(f"need 1 <= k <= p, got k={k}, p={p}")
+    total = sum(Fraction(comb(k, x) * comb(p - k, k - x) * x, 2 * k - x) for x in range(max(0, 2 * k - p), k + 1))
+    return float(total / comb(p, k))
+
+
+def chance_corrected(value: float | np.ndarray, chance: float) -> float | np.ndarray:
+    """(value - chance) / (1 - chance); nan when the chance level is 1 (k = p: every pair agrees)."""
+    if chance >= 1:
+        return np.full_like(np.asarray(value, dtype=float), np.nan) if np.ndim(value) else float("nan")
+    return (value - chance) / (1 - chance)
+
+
 def topk_kendall(a: np.ndarray, b: np.ndarray, k: int) -> float:
     """Kendall tau-b of |a| and |b| over the union of both top-k sets (nan if undefined)."""
     idx = sorted(top_k(a, k) | top_k(b, k))
@@ -43,25 +71,33 @@ def additivity(values: np.ndarray, base: np.ndarray, output: np.ndarray, *, atol
             "atol": atol, "rtol": rtol, "errors": err}
 
 
-def seed_stability(weights: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """Per row: mean pairwise top-k Jaccard and Kendall tau across seeds. `weights` is (rows, seeds, p)."""
-    rows, seeds, _ = weights.shape
+def seed_stability(weights: np.ndarray, k: int) -> dict[str, Any]:
+    """Per row: mean pairwise top-k Jaccard (raw and chance-corrected) and Kendall tau across seeds.
+
+    `weights` is (rows, seeds, p).
+    """
+    rows, seeds, p = weights.shape
     jac, tau = np.zeros(rows), np.zeros(rows)
     for i in range(rows):
         pairs = list(combinations(range(seeds), 2))
         jac[i] = np.mean([topk_jaccard(weights[i, a], weights[i, b], k) for a, b in pairs])
         taus = [topk_kendall(weights[i, a], weights[i, b], k) for a, b in pairs]
         tau[i] = np.nanmean(taus) if np.isfinite(taus).any() else np.nan
-    return {"jaccard": jac, "kendall": tau}
+    chance = chance_jaccard(k, p)
+    return {"jaccard": jac, "jaccard_kappa": chance_corrected(jac, chance), "chance_jaccard": chance, "k": k,
+            "kendall": tau}
 
 
-def agreement(a: np.ndarray, b: np.ndarray, k: int, k_small: int = 3) -> dict[str, np.ndarray]:
-    """Per row agreement of two attributions (rows, p): top-k Kendall tau, top-k Jaccard, top-3 overlap."""
-    rows = a.shape[0]
+def agreement(a: np.ndarray, b: np.ndarray, k: int, k_small: int = 3) -> dict[str, Any]:
+    """Per row agreement of two attributions (rows, p): top-k Kendall tau, top-k Jaccard (raw and
+    chance-corrected), top-3 overlap."""
+    rows, p = a.shape
     tau = np.array([topk_kendall(a[i], b[i], k) for i in range(rows)])
     jac = np.array([topk_jaccard(a[i], b[i], k) for i in range(rows)])
     small = np.array([len(top_k(a[i], k_small) & top_k(b[i], k_small)) for i in range(rows)])
-    return {"kendall": tau, "jaccard": jac, f"top{k_small}_overlap": small}
+    chance = chance_jaccard(k, p)
+    return {"kendall": tau, "jaccard": jac, "jaccard_kappa": chance_corrected(jac, chance), "chance_jaccard": chance,
+            "k": k, f"top{k_small}_overlap": small}
 
 
 def deletion_curves(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, attributions: np.ndarray,
@@ -110,5 +146,7 @@ def deletion_curves(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, 
 def ranking_agreement(reference: np.ndarray, other: np.ndarray, k: int) -> dict[str, float]:
     """Compare two global importance vectors (mean |SHAP| per feature)."""
     rel = float(np.abs(other - reference).sum() / max(np.abs(reference).sum(), 1e-12))
-    return {"kendall_topk": topk_kendall(reference, other, k), "jaccard_topk": topk_jaccard(reference, other, k),
+    jac, chance = topk_jaccard(reference, other, k), chance_jaccard(k, len(reference))
+    return {"kendall_topk": topk_kendall(reference, other, k), "jaccard_topk": jac,
+            "jaccard_topk_kappa": float(chance_corrected(jac, chance)), "chance_jaccard": chance, "k": k,
             "relative_l1": rel}

@@ -204,6 +204,9 @@ class SystemCard(BaseModel):
         None, description="Date first placed on the market or put into service (transitional rules, Art. 111).")
     significant_design_change: Fact = _fact(
         "Has the design changed significantly since 2 Aug 2026? (Art. 111(2))")
+    continues_learning: Fact = _fact(
+        "Does the system continue to learn after being placed on the market or put into service, so that its "
+        "outputs may feed back into its future inputs? (Art. 15(4), third subparagraph)")
     scope: Scope = Field(default_factory=Scope)
     practices: Practices = Field(default_factory=Practices)
     annex_iii: list[AnnexIIIPoint] | None = Field(

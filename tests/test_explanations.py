@@ -271,6 +271,7 @@ def test_credit_audit_has_global_local_quality_and_reason_codes(explained_credit
     assert m["explanations.quality.additivity_max_error"] < 1e-9
     for key in ("explanations.quality.lime_topk_jaccard", "explanations.quality.shap_lime_kendall_tau",
                 "explanations.quality.deletion_auc_ratio", "explanations.quality.background_topk_jaccard",
+                "explanations.quality.lime_topk_jaccard_kappa", "explanations.quality.background_topk_jaccard_kappa",
                 "explanations.shap.mean_abs.status", "explanations.shap.mean_abs.status.ci_low"):
         assert m[key] is not None, key
     details = result.checks["explanations"].details
@@ -297,11 +298,15 @@ def test_proxy_reported_by_fairness_among_top_drivers_is_a_finding(explained_cre
     result, _ = explained_credit
     proxies = {f.metric.rsplit(".", 1)[-1] for f in result.findings
                if f.check == "fairness" and f.metric and f.metric.startswith("fairness.proxy.") and f.status.value == "warn"}
-    ranking = [r["feature"] for r in result.checks["explanations"].details["global"]]
-    expected = {p for p in proxies if p in ranking[:5]}
-    flagged = {f.group for f in result.findings if f.check == "explanations" and f.metric == "explanations.shap.proxy_rank"
+    details = result.checks["explanations"].details
+    k = details["quality"]["top_k"]["effective_k"]
+    expected = {r["feature"] for r in details["global"] if r["feature"] in proxies and r["share"] >= 0.05 and r["rank"] <= k}
+    flagged = {f.group for f in result.findings if f.check == "explanations" and f.metric == "explanations.shap.proxy_share"
                and f.status.value == "warn"}
-    assert expected and expected <= flagged
+    assert expected and expected == flagged
+    for f in result.findings:
+        if f.metric == "explanations.shap.proxy_share" and f.status.value == "warn":
+            assert f.value >= f.threshold and f.ci[0] <= f.value <= f.ci[1]
 
 
 def test_check_on_adult_xgboost_reads_proxies_and_explains_natively(engine):
@@ -324,8 +329,75 @@ def test_check_on_adult_xgboost_reads_proxies_and_explains_natively(engine):
     assert res.metrics["explanations.quality.additivity_max_error"] < 1e-4
     assert d["sampling"]["sample_rows"] == 400 and d["sampling"]["population_rows"] == len(prepared.data.frame)
     assert {"sex", "race"} == set(d["groups"])
-    rank = [r["feature"] for r in d["global"]].index("relationship") + 1
-    proxy = [f for f in res.findings if f.metric == "explanations.shap.proxy_rank" and f.group == "relationship"]
-    in_groups = any(t["feature"] == "relationship" for g in d["groups"].values() for grp in g for t in grp["top"])
-    assert bool(proxy) == (rank <= 5 or in_groups)
+    entry = next(r for r in d["global"] if r["feature"] == "relationship")
+    proxy = [f for f in res.findings if f.metric == "explanations.shap.proxy_share" and f.group == "relationship"]
+    assert bool(proxy) == (entry["share"] >= cfg.min_driver_share and entry["rank"] <= d["quality"]["top_k"]["effective_k"])
     assert all(len(r["reason_codes"]) == 2 for r in d["local"])
+
+
+# -- statistics built to fail -------------------------------------------------------------------------------
+
+def test_chance_jaccard_is_exact_and_capped_k_leaves_room_to_disagree():
+    rng = np.random.default_rng(3)
+    for k, p in ((5, 6), (3, 6), (5, 20), (1, 2)):
+        sims = [len(set(a) & set(b)) / len(set(a) | set(b))
+                for a, b in ((rng.choice(p, k, replace=False), rng.choice(p, k, replace=False)) for _ in range(20_000))]
+        assert q.chance_jaccard(k, p) == pytest.approx(np.mean(sims), abs=0.01), (k, p)
+    assert q.chance_jaccard(5, 6) > 0.6  # the old threshold: random top-5 sets of 6 features always passed it
+    assert q.effective_k(5, 6) == 3 and q.effective_k(5, 20) == 5
+    assert q.chance_corrected(q.chance_jaccard(3, 6), q.chance_jaccard(3, 6)) == pytest.approx(0)
+
+
+def test_lime_stability_fails_on_seed_noise_and_passes_on_stable_weights():
+    rng = np.random.default_rng(0)
+    p, k = 6, q.effective_k(5, 6)
+    noise = rng.normal(size=(20, 5, p))                 # every seed a fresh random explanation
+    raw = q.seed_stability(noise, 5)
+    assert raw["jaccard"].mean() >= 4 / 6 > 0.6          # the uncorrected top-5 statistic cannot fail
+    st = q.seed_stability(noise, k)
+    assert st["jaccard_kappa"].mean() < 0.2 < 0.5        # the chance-corrected one does
+    stable = np.arange(1, p + 1)[None, None, :] + rng.normal(scale=0.01, size=(20, 5, p))
+    assert q.seed_stability(stable, k)["jaccard_kappa"].mean() == pytest.approx(1.0)
+
+
+def test_shap_lime_agreement_and_background_agreement_fail_on_unrelated_rankings():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(200, 8)), rng.normal(size=(200, 8))
+    k = q.effective_k(5, 8)
+    unrelated = q.agreement(a, b, k)
+    assert np.nanmean(unrelated["kendall"]) < 0.3 and np.mean(unrelated["jaccard_kappa"]) < 0.2
+    same = q.agreement(a, a * 2.0, k)
+    assert np.nanmean(same["kendall"]) == pytest.approx(1.0) and np.mean(same["jaccard_kappa"]) == pytest.approx(1.0)
+    kappas = [q.ranking_agreement(rng.random(8), rng.random(8), k)["jaccard_topk_kappa"] for _ in range(400)]
+    assert abs(np.mean(kappas)) < 0.05 and np.mean(np.array(kappas) >= 0.6) < 0.2
+
+
+def test_proxy_driver_rule_ignores_a_proxy_the_model_barely_uses():
+    """A proxy at rank 6 of 6 with 0.9% of mean |SHAP| (below a noise feature) is not a top driver, whatever
+    a subgroup's top-k says; one with a 30% share and rank 1 is."""
+    from types import SimpleNamespace
+    from audit.checks import explanations as E
+    from audit.checks.base import CheckResult
+    rng = np.random.default_rng(2)
+    features = ["income", "debt", "age", "noise", "tenure", "zip"]
+    scale = {"income": 3.0, "debt": 2.0, "age": 1.5, "noise": 0.05, "tenure": 1.0, "zip": 0.03}
+    values = rng.normal(size=(500, 6)) * np.array([scale[f] for f in features])
+    ranking = rank_features(values, features, rng=rng, n_boot=100)
+    zip_rank = next(r for r in ranking if r.feature == "zip")
+    assert zip_rank.rank == 6 and zip_rank.share < 0.01
+    groups = {"sex": {"f": {"rows": 100, "ranking": [r for r in ranking if r.feature == "zip"] + ranking}}}
+    cfg = E.ExplanationsConfig()
+    scope = E._topk_scope(cfg, len(features))
+
+    def run_with(proxy: str) -> CheckResult:
+        ctx = SimpleNamespace(shared={"proxies": [{"feature": proxy, "attribute": "sex", "score": 0.8,
+                                                   "method": "single_feature_auc"}]},
+                              data=SimpleNamespace(protected=["sex"]))
+        res = CheckResult()
+        E._fairness_findings(res, ctx, cfg, ranking, groups, features, {"global_json": "g", "groups_json": "h"}, scope)
+        return res
+
+    quiet = run_with("zip").findings
+    assert [f.status.value for f in quiet] == ["pass"] and quiet[0].value < quiet[0].threshold
+    loud = [f for f in run_with("income").findings if f.group == "income"]
+    assert loud and loud[0].status.value == "warn" and loud[0].value >= loud[0].threshold

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -93,27 +92,6 @@ def test_count_tables_from_partitions_add_up_to_the_whole():
         g_whole, c_whole = analysis(whole, attrs)
         g_sum, c_sum = analysis(total, attrs)
         assert dict(zip(g_whole, c_whole.tolist())) == dict(zip(g_sum, c_sum.tolist()))
-
-
-def test_multinomial_bootstrap_has_the_row_bootstrap_distribution():
-    """Cell counts of a row bootstrap are Multinomial(n, p): same mean and spread of a statistic."""
-    df = synthetic(3000)
-    lab = labels_of(df, ["race"])
-    y, yh = df.y.to_numpy(), df.y_hat.to_numpy()
-    table = fm.count_table(lab, y, yh, ["0", "1"])
-    groups, _ = table.groups(["race"])
-    el = np.ones(len(groups), bool)
-    rng = np.random.default_rng(0)
-    boot = np.concatenate([table.marginal(b, ["race"]) for b in fm.multinomial_replicates(table.counts, 2000, rng)])
-    multi = fm.classification_stats(boot, 1, el, 0)["demographic_parity_difference"]
-    rows = []
-    for _ in range(400):
-        idx = rng.integers(0, len(df), len(df))
-        t = fm.count_table(lab.iloc[idx], y[idx], yh[idx], ["0", "1"], levels=table.levels)
-        rows.append(fm.classification_stats(t.marginal(t.counts, ["race"]), 1, el, 0)["demographic_parity_difference"])
-    rows = np.array(rows)
-    assert multi.mean() == pytest.approx(rows.mean(), abs=0.004)
-    assert multi.std() == pytest.approx(rows.std(), rel=0.15)
 
 
 def test_df_amplification_matches_aif360():
@@ -234,11 +212,3 @@ def test_csv_export_neutralises_formulas(tmp_path):
     frame.loc[1, ["n", "ok"]] = [7, None]
     assert write_frame(tmp_path / "f.csv", frame, list(rows[0])).read_bytes() == \
         write_csv(tmp_path / "r.csv", frame.astype(object).where(frame.notna(), None).to_dict("records")).read_bytes()
-
-
-def test_percentile_interval_ignores_undefined_replicates():
-    samples = np.array([[np.nan, 1.0], [0.5, 2.0], [0.7, 3.0], [np.nan, 4.0]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        lo, hi = fm.percentile_interval(samples, 0.5)
-    assert 0.5 <= lo[0] <= hi[0] <= 0.7 and lo[1] < hi[1]

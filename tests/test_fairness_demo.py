@@ -65,23 +65,30 @@ def test_adult_metrics_match_fairlearn_and_aif360(fairness_audits):
         assert lo <= m[f"bias_amplification.{attr}.biasamp"] <= hi
 
 
-def test_adult_intervals_agree_with_fairlearn_row_bootstrap(fairness_audits):
-    from fairlearn import metrics as flm
+def test_adult_intervals_equal_statsmodels_at_their_stated_levels(fairness_audits):
+    """Per-group rates: Wilson at the confidence level; sex's parity difference (two groups): Newcombe's interval for
+    the difference at the family-wise level alpha / F, folded to |difference|; and its Holm-adjusted p-value."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
     prepared, result, _ = fairness_audits["adult"]
     frame, y, y_hat = predictions(prepared)
-    mf = flm.MetricFrame(metrics=flm.selection_rate, y_true=y, y_pred=y_hat, sensitive_features=frame["sex"],
-                         n_boot=100, ci_quantiles=[0.025, 0.975], random_state=0)
     m = result.metrics
-    diff_lo, diff_hi = mf.difference_ci()
-    ratio_lo, ratio_hi = mf.ratio_ci()
-    assert m["fairness.sex.demographic_parity_difference.ci_low"] == pytest.approx(diff_lo, abs=0.01)
-    assert m["fairness.sex.demographic_parity_difference.ci_high"] == pytest.approx(diff_hi, abs=0.01)
-    assert m["fairness.sex.demographic_parity_ratio.ci_low"] == pytest.approx(ratio_lo, abs=0.01)
-    assert m["fairness.sex.demographic_parity_ratio.ci_high"] == pytest.approx(ratio_hi, abs=0.01)
-    lo, hi = mf.by_group_ci
+    settings = result.checks["fairness"].details["settings"]
+    F, alpha = settings["family_size"], settings["alpha"]
+    assert settings["correction"] == "holm" and F > 3
+    x = {g: int(y_hat[frame["sex"] == g].sum()) for g in ("Female", "Male")}
+    n = {g: int((frame["sex"] == g).sum()) for g in ("Female", "Male")}
     for g in ("Female", "Male"):
-        assert m[f"fairness.sex.selection_rate.{g}.ci_low"] == pytest.approx(lo[g], abs=0.01)
-        assert m[f"fairness.sex.selection_rate.{g}.ci_high"] == pytest.approx(hi[g], abs=0.01)
+        lo, hi = proportion_confint(x[g], n[g], alpha=0.05, method="wilson")
+        assert m[f"fairness.sex.selection_rate.{g}.ci_low"] == pytest.approx(lo, abs=1e-9)
+        assert m[f"fairness.sex.selection_rate.{g}.ci_high"] == pytest.approx(hi, abs=1e-9)
+    lo, hi = confint_proportions_2indep(x["Male"], n["Male"], x["Female"], n["Female"], method="newcomb",
+                                        compare="diff", alpha=alpha / F)
+    assert lo > 0  # Adult's sex gap is far from zero, so |difference| keeps the same limits
+    assert m["fairness.sex.demographic_parity_difference.ci_low"] == pytest.approx(lo, abs=1e-6)
+    assert m["fairness.sex.demographic_parity_difference.ci_high"] == pytest.approx(hi, abs=1e-6)
+    dp = next(f for f in result.findings if f.metric == "fairness.sex.demographic_parity_difference")
+    assert dp.ci[0] <= dp.value <= dp.ci[1] and dp.data["significant"] and dp.data["p_adjusted"] < alpha
+    assert dp.data["ci_method"] and dp.data["correction"] == "holm" and dp.data["family_size"] == F
 
 
 def test_adult_findings_evidence_and_amplification(fairness_audits):
@@ -106,7 +113,9 @@ def test_adult_findings_evidence_and_amplification(fairness_audits):
     assert amps["bias_amplification.sex.biasamp"].data["scale"] == "additive"
     assert amps["bias_amplification.sex.df_amplification"].data["scale"] == "log_ratio"
     for f in amps.values():
-        assert "BiasAmp→" in f.detail and "DF amplification" in f.detail and "EU-AI-Act Art. 15" in f.references
+        assert "BiasAmp→" in f.detail and "DF amplification" in f.detail
+        assert {"EU-AI-Act Art. 10(2)(f)", "EU-AI-Act Art. 10(2)(g)"} <= set(f.references)
+        assert not any(r.startswith("EU-AI-Act Art. 15") for r in f.references)  # the Adult card declares no learning
     if np.sign(amps["bias_amplification.sex.biasamp"].value) != np.sign(amps["bias_amplification.sex.df_amplification"].value):
         assert "disagree in sign" in amps["bias_amplification.sex.biasamp"].detail
     proxy = next(f for f in fair if f.metric == "fairness.proxy.sex.relationship")
@@ -155,7 +164,7 @@ def context(prepared, tmp_path: Path, frame: pd.DataFrame, protected: list[str],
 
 def run_check(ctx, **settings):
     from audit.checks.fairness import CHECK
-    cfg = CHECK.config.model_validate({**ctx.policy.check_settings("fairness", ctx.domain), "n_boot": 200, **settings})
+    cfg = CHECK.config.model_validate({**ctx.policy.check_settings("fairness", ctx.domain), **settings})
     return CHECK.run(ctx, cfg)
 
 
@@ -305,3 +314,33 @@ def test_protected_attribute_missing_from_data_exits_2(demo_models, tmp_path):
     proc = run_cli("run", str(spec_path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "protected attribute 'ethnicity' is not in the dataset" in proc.stderr
+
+
+def test_credit_domain_gates_a_confirmed_amplification(credit_prepared, tmp_path):
+    """Labels differ mildly by group (0.4 vs 0.6); a thresholded model turns that into near 0 vs 1, a confirmed
+    amplification.  The credit domain raises fairness to high, and amplification and proxies inherit it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from audit.checks.fairness import CHECK
+    rng = np.random.default_rng(5)
+    n = 4000
+    grp = rng.choice(["a", "b"], n)
+    noise = rng.normal(size=n)
+    y = (rng.random(n) < np.where(grp == "b", 0.6, 0.4) + 0.02 * noise).astype(int)
+    frame = pd.DataFrame({"grp": grp, "noise": noise, "good_credit": y})
+    X = frame[["grp", "noise"]]
+    est = make_pipeline(make_column_transformer((OneHotEncoder(), ["grp"]), remainder="passthrough"),
+                        LogisticRegression()).fit(X, y)
+    ctx = context(credit_prepared, tmp_path, frame, ["grp"], model=_sklearn_model(est, X, "binary", [0, 1]), train=frame)
+    cfg = CHECK.config.model_validate(ctx.policy.check_settings("fairness", "credit"))
+    assert cfg.severity.value == "high" and cfg.amplification_severity.value == "high"
+    assert cfg.proxy_severity.value == "high"
+    res = run_check(ctx, intersections="none")
+    amp = {f.metric: f for f in res.findings if f.metric and f.metric.startswith("bias_amplification.grp.")}
+    for f in amp.values():
+        assert f.status.value == "fail" and f.severity.value == "high", (f.metric, f.ci, f.data.get("p_adjusted"), f.data.get("significant"), f.data.get("prediction_disparity_established"))
+        lo, hi = f.data["interval"]
+        assert f.data["significant"] and lo > f.threshold and lo <= f.value <= (hi if hi is not None else np.inf)
+    assert set(amp) == {"bias_amplification.grp.biasamp", "bias_amplification.grp.df_amplification"}

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..csvsafe import write_csv
 from ..metrics import fairness as fm
+from ..metrics import fairness_inference as fi
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import AuditContext
@@ -79,7 +80,8 @@ def reference_rows(an: "Analysis", obs, ci, classes, positions, cfg: "FairnessCo
                              "reference": an.groups[an.ref], "rate": r, "difference": _num(d), "difference_ci_low": _num(dlo),
                              "difference_ci_high": _num(dhi), "difference_status": dstat, "ratio": _num(q),
                              "ratio_ci_low": _num(qlo), "ratio_ci_high": _num(qhi),
-                             "ratio_status": band_status(qlo, qhi, cfg.ratio_threshold), "signed": True})
+                             "ratio_status": band_status(qlo, qhi, cfg.ratio_threshold), "signed": True,
+                             "significant": bool(dlo > 0 or dhi < 0 or qlo > 1 or qhi < 1)})
     return rows
 
 
@@ -109,7 +111,7 @@ def write_tables(ctx: "AuditContext", reports: list[dict], cfg: "FairnessConfig"
     json_path, json_rel = ctx.evidence_path(NAME, "group_metrics.json")
     write_csv(csv_path, rows)
     json_path.write_text(json.dumps({"min_group_size": cfg.min_group_size, "confidence": cfg.confidence,
-                                     "n_boot": cfg.n_boot, "rows": rows}, indent=2))
+                                     "interval": fi.CI_METHODS["rate"], "rows": rows}, indent=2))
     return {"csv": csv_rel, "json": json_rel}
 
 
@@ -157,7 +159,7 @@ def draw_groups(path, *, attribute: str, groups: list[str], n: list[int], eligib
     for ax in axes[:-1, 0]:
         ax.xaxis.set_visible(False)  # no tick objects to build for labels that are not shown
     axes[-1, 0].set_xticks(x, labels, fontsize=7, rotation=30 if rotated else 0, ha="right" if rotated else "center")
-    fig.suptitle(f"{attribute}{extra_title}\nper-group estimates, {confidence:.0%} bootstrap CIs; "
+    fig.suptitle(f"{attribute}{extra_title}\nper-group estimates, {confidence:.0%} intervals; "
                  f"dark bar = reference group", fontsize=9)
     fig.savefig(path, dpi=100, **PNG)
 

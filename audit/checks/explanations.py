@@ -3,8 +3,12 @@
 SHAP (global ranking with stratified-bootstrap CIs, per protected group, local waterfalls),
 LIME for selected decisions, plain-language reason codes (English, Korean), and quality
 findings: additivity, LIME seed stability, SHAP–LIME agreement, deletion faithfulness and
-background-size sensitivity.  A protected attribute or a proxy reported by the fairness check
-among the top drivers is a finding.  The explaining itself lives in `interpret/`.
+background-size sensitivity.  Top-k overlaps are judged chance-corrected on an effective
+k = min(top_k, floor(p / 2)) for p features, so that two random top-k sets need not overlap; with
+fewer than `min_topk_features` features they are reported as not informative.  A protected
+attribute or a proxy reported by the fairness check that the model uses (share of mean |SHAP| at
+least `min_driver_share`, within the effective top-k globally or for a group) is a finding.  The
+explaining itself lives in `interpret/`.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from .base import AuditContext, Check, CheckConfig, CheckResult
 NAME = "explanations"
 REF_INTERPRET = ["EU-AI-Act Art. 13(3)(b)(iv)", "EU-AI-Act Art. 13(3)(b)(vii)"]
 REF_LOCAL = [*REF_INTERPRET, "EU-AI-Act Art. 86(1)"]
-REF_QUALITY = [*REF_INTERPRET, "EU-AI-Act Art. 15(1)"]
+REF_QUALITY = [*REF_INTERPRET, "EU-AI-Act Art. 86(1)"]
 REF_FAIR = [*REF_INTERPRET, "EU-AI-Act Art. 10(2)(f)"]
 SCALE_WORDS = {"log_odds": "log-odds", "probability": "probability", "margin": "margin", "raw": "model output"}
 
@@ -47,7 +51,10 @@ class ExplanationsConfig(CheckConfig):
     permutation_budget: int = Field(3_000_000, ge=10_000, description="Model evaluations for the Permutation explainer's global sample.")
     n_boot: int = Field(200, ge=20, le=10_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
-    top_k: int = Field(5, ge=1, le=50, description="Top drivers compared (quality measures, proxy link).")
+    top_k: int = Field(5, ge=1, le=50, description="Top drivers compared (quality measures, proxy link); capped at half "
+                       "the feature count, so that two random top-k sets need not overlap.")
+    min_topk_features: int = Field(4, ge=2, le=1000, description="With fewer features, top-k overlaps (LIME seed "
+                                   "stability, SHAP–LIME agreement, background redraw) are reported as not informative.")
     n_local: int = Field(5, ge=1, le=100, description="Decisions per kind: most adverse, nearest the threshold, random.")
     decision_threshold: float | None = Field(None, description="Score threshold of the decision; default 0.5 (binary) or the median prediction.")
     lime_num_samples: int = Field(2000, ge=100, le=100_000)
@@ -60,14 +67,21 @@ class ExplanationsConfig(CheckConfig):
     sensitivity_rows: int = Field(300, ge=10, le=100_000)
     additivity_atol: float = Field(1e-3, gt=0)
     additivity_rtol: float = Field(1e-3, ge=0)
-    min_lime_jaccard: float = Field(0.6, ge=0, le=1)
-    min_shap_lime_tau: float = Field(0.3, ge=-1, le=1)
+    min_lime_jaccard: float = Field(0.5, ge=0, le=1, description="Mean seed-to-seed top-k Jaccard, chance-corrected: "
+                                    "(J − E[J]) / (1 − E[J]), E[J] the overlap of two random top-k sets; 0 = no better "
+                                    "than random, 1 = the same top-k at every seed.")
+    min_shap_lime_tau: float = Field(0.3, ge=-1, le=1, description="Mean Kendall τ of |SHAP| and |LIME| on the union of "
+                                     "their top-k; unrelated rankings give τ ≤ 0 on average.")
     min_deletion_ratio: float = Field(1.2, ge=0)
-    min_background_jaccard: float = Field(0.8, ge=0, le=1, description="Top-k overlap of the global ranking between two independent backgrounds.")
+    min_background_jaccard: float = Field(0.6, ge=0, le=1, description="Top-k Jaccard of the global ranking between two "
+                                          "independent backgrounds, chance-corrected as for min_lime_jaccard.")
     max_background_change: float = Field(0.10, gt=0, description="Relative L1 change of global mean |SHAP| between two independent backgrounds.")
     group_ratio: float = Field(2.0, gt=1, description="A feature's mean |SHAP| this many times higher in one group is reported.")
     min_group_rows: int = Field(30, ge=1)
     min_group_share: float = Field(0.05, ge=0, le=1, description="Only features with at least this share of a group's total mean |SHAP| are compared.")
+    min_driver_share: float = Field(0.05, ge=0, le=1, description="A protected attribute or proxy is a top driver only "
+                                    "with at least this share of total mean |SHAP| (globally, or of a group's total) "
+                                    "and a rank within the effective top-k there.")
     favourable: Literal["positive", "negative"] = Field("positive", description="Whether the positive label is the favourable outcome.")
     favourable_by_domain: dict[str, Literal["positive", "negative"]] = Field(
         default_factory=lambda: {"justice": "negative"},
@@ -194,8 +208,16 @@ def _explain_in_chunks(explainer: ShapExplainer, X: pd.DataFrame, ctx: AuditCont
                       shap_additivity_check="failed" if "failed" in checks else parts[0].shap_additivity_check)
 
 
-def _rank_of(feature: str, ranking: list[FeatureImportance]) -> int | None:
-    return next((r.rank for r in ranking if r.feature == feature), None)
+def _topk_scope(cfg: ExplanationsConfig, p: int) -> dict[str, Any]:
+    """The one k every top-k statistic uses, its chance level, and whether top-k overlaps say anything."""
+    k = max(1, q.effective_k(cfg.top_k, p))
+    informative = p >= cfg.min_topk_features
+    return {"top_k": cfg.top_k, "effective_k": k, "features": p,
+            "rule": f"k = min(top_k, floor(p / 2)) = min({cfg.top_k}, {p // 2}): two random top-k sets need not overlap",
+            "chance_jaccard": q.chance_jaccard(k, p), "informative": informative,
+            "reason": None if informative else (f"only {p} feature(s), fewer than min_topk_features = "
+                                                f"{cfg.min_topk_features}: top-k sets of so few features agree or "
+                                                "disagree largely by chance")}
 
 
 # -- the check ----------------------------------------------------------------------------
@@ -275,8 +297,9 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
     all_vals = np.vstack([shap_s.values, shap_l.values])
     add = q.additivity(all_vals, np.concatenate([shap_s.base_values, shap_l.base_values]),
                        np.concatenate([shap_s.output, shap_l.output]), atol=cfg.additivity_atol, rtol=cfg.additivity_rtol)
-    stab = q.seed_stability(lime.weights, cfg.top_k)
-    agree = q.agreement(shap_l.values, lime.mean_weights, cfg.top_k)
+    scope = _topk_scope(cfg, len(features))
+    stab = q.seed_stability(lime.weights, scope["effective_k"])
+    agree = q.agreement(shap_l.values, lime.mean_weights, scope["effective_k"])
     del_rng = ctx.rng("explanations.deletion")
     del_pos = np.sort(del_rng.choice(plan.size, size=min(cfg.deletion_rows, plan.size), replace=False))
     deletion = q.deletion_curves(predict_enc, encoder.encode(X_sample.iloc[del_pos]), shap_s.values[del_pos], bg_enc,
@@ -289,7 +312,8 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
     del_local_lime = q.deletion_curves(predict_enc, local_enc, lime.mean_weights, bg_enc, steps=cfg.deletion_steps,
                                        rng=ctx.rng("explanations.deletion.local"), background_draws=cfg.deletion_background_draws,
                                        random_orders=cfg.deletion_random_orders)
-    sensitivity = _background_sensitivity(ctx, cfg, explainer, adapter, encoder, X_sample, plan, shap_s, bg_rows)
+    sensitivity = _background_sensitivity(ctx, cfg, explainer, adapter, encoder, X_sample, plan, shap_s, bg_rows,
+                                          scope["effective_k"])
 
     # 5. evidence ----------------------------------------------------------------------
     global_table = [r.as_dict() for r in ranking]
@@ -314,8 +338,10 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
                 "local_decisions": [{"row": i, "kind": kind} for i, kind in decisions]}
     quality = {"additivity": {kk: v for kk, v in add.items() if kk != "errors"},
                "shap_additivity_check": shap_s.shap_additivity_check,
-               "lime_stability": {"per_row_jaccard": stab["jaccard"], "per_row_kendall": stab["kendall"],
-                                  "seeds": seeds, "num_samples": cfg.lime_num_samples, "top_k": cfg.top_k},
+               "top_k": scope,
+               "lime_stability": {"per_row_jaccard": stab["jaccard"], "per_row_jaccard_kappa": stab["jaccard_kappa"],
+                                  "chance_jaccard": stab["chance_jaccard"], "per_row_kendall": stab["kendall"],
+                                  "seeds": seeds, "num_samples": cfg.lime_num_samples, "top_k": scope["effective_k"]},
                "shap_lime_agreement": {kk: v for kk, v in agree.items()},
                "deletion": {kk: v for kk, v in deletion.items() if kk != "per_row_ratio"},
                "deletion_local": {"shap": {kk: v for kk, v in del_local_shap.items() if kk != "per_row_ratio"},
@@ -333,8 +359,8 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
     _group_findings(result, cfg, groups, ranking, evidence, scale)
     _local_findings(result, local, evidence, len(seeds), cfg)
     _quality_findings(result, cfg, add, shap_s, stab, agree, deletion, del_local_shap, del_local_lime, sensitivity, local,
-                      evidence)
-    _fairness_findings(result, ctx, cfg, ranking, groups, features, evidence)
+                      evidence, scope)
+    _fairness_findings(result, ctx, cfg, ranking, groups, features, evidence, scope)
     m = result.metrics
     for r in ranking[:100]:
         m[f"explanations.shap.mean_abs.{r.feature}"] = r.mean_abs
@@ -363,7 +389,8 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
                  "imputed_missing_values": lime.imputed_values},
         "local": details_local,
         "quality": {"additivity": quality["additivity"], "shap_additivity_check": shap_s.shap_additivity_check,
-                    "lime_topk_jaccard_mean": float(np.mean(stab["jaccard"])),
+                    "top_k": scope, "lime_topk_jaccard_mean": float(np.mean(stab["jaccard"])),
+                    "lime_topk_jaccard_kappa_mean": float(np.mean(stab["jaccard_kappa"])),
                     "shap_lime_kendall_tau_mean": float(np.nanmean(agree["kendall"])) if np.isfinite(agree["kendall"]).any() else None,
                     "deletion": quality["deletion"], "deletion_local": quality["deletion_local"],
                     "background_sensitivity": sensitivity},
@@ -377,7 +404,7 @@ def run(ctx: AuditContext, cfg: ExplanationsConfig) -> CheckResult:
 
 def _background_sensitivity(ctx: AuditContext, cfg: ExplanationsConfig, explainer: ShapExplainer, adapter: ModelAdapter,
                             encoder: TabularEncoder, X_sample: pd.DataFrame, plan: SamplePlan, shap_s: Any,
-                            bg_rows: np.ndarray) -> dict[str, Any]:
+                            bg_rows: np.ndarray, k: int) -> dict[str, Any]:
     size = explainer.background_size
     if not size:
         return {"applicable": False,
@@ -400,12 +427,14 @@ def _background_sensitivity(ctx: AuditContext, cfg: ExplanationsConfig, explaine
             continue
         vals = other.explain(X_sample.iloc[pos]).values
         mean_abs = (w[:, None] * np.abs(vals)).sum(0) / w.sum()
-        agree = q.ranking_agreement(ref, mean_abs, cfg.top_k)
+        agree = q.ranking_agreement(ref, mean_abs, k)
         table.append({"background_size": other.background_size, "draw": label, **agree})
     redraw = next((t for t in table if t["draw"] == "redraw"), None)
-    return {"applicable": True, "rows": rows, "reference_size": size, "comparisons": table,
+    return {"applicable": True, "rows": rows, "reference_size": size, "comparisons": table, "k": k,
             "redraw_kendall_topk": redraw["kendall_topk"] if redraw else None,
             "redraw_jaccard_topk": redraw["jaccard_topk"] if redraw else None,
+            "redraw_jaccard_topk_kappa": redraw["jaccard_topk_kappa"] if redraw else None,
+            "chance_jaccard": redraw["chance_jaccard"] if redraw else None,
             "redraw_relative_l1": redraw["relative_l1"] if redraw else None}
 
 
@@ -432,7 +461,8 @@ def _local_records(ctx: AuditContext, cfg: ExplanationsConfig, decisions, scores
             "top_lime": [{"feature": features[i], "weight": float(lime_w[i])}
                          for i in np.argsort(-np.abs(lime_w), kind="stable")[:cfg.top_k]],
             "lime_conditions": lime.conditions[j][0][:cfg.top_k],
-            "lime_seed_jaccard": float(stab["jaccard"][j]), "shap_lime_kendall_tau": _finite(float(agree["kendall"][j])),
+            "lime_seed_jaccard": float(stab["jaccard"][j]), "lime_seed_jaccard_kappa": _finite(float(stab["jaccard_kappa"][j])),
+            "shap_lime_kendall_tau": _finite(float(agree["kendall"][j])),
             "shap_lime_top3_overlap": int(agree["top3_overlap"][j]),
             "shap": {f: float(v) for f, v in zip(features, phi)},
             "lime": {"seeds": lime.seeds, "weights": lime.weights[j].tolist(), "r2": lime.scores[j].tolist()},
@@ -557,11 +587,11 @@ def _local_findings(result, local, evidence, n_seeds, cfg) -> None:
                        for r in local]}))
 
 
-def _quality_findings(result, cfg, add, shap_s, stab, agree, deletion, del_shap, del_lime, sens, local, evidence) -> None:
+def _quality_findings(result, cfg, add, shap_s, stab, agree, deletion, del_shap, del_lime, sens, local, evidence,
+                      scope) -> None:
     sev = cfg.quality_severity
     qev = [evidence["quality_json"]]
     m = result.metrics
-    n_rows = len(local)
     row_ids = [r["row"] for r in local]
 
     # additivity
@@ -583,40 +613,59 @@ def _quality_findings(result, cfg, add, shap_s, stab, agree, deletion, del_shap,
         data={"rows_over_tolerance": len(bad), "shap_additivity_check": shap_s.shap_additivity_check}))
 
     # LIME stability
-    jac = stab["jaccard"]
+    k, p = scope["effective_k"], scope["features"]
+    topk_text = (f"top-{k} (top_k {scope['top_k']} capped at half the {p} features)" if k < scope["top_k"]
+                 else f"top-{k} of {p} features")
+    not_informative = f"Not informative: {scope['reason']}." if not scope["informative"] else ""
+    jac, kap = stab["jaccard"], stab["jaccard_kappa"]
+    chance = stab["chance_jaccard"]
+    m["explanations.quality.top_k_effective"] = float(k)
     m["explanations.quality.lime_topk_jaccard"] = float(jac.mean())
     m["explanations.quality.lime_topk_jaccard_min"] = float(jac.min())
+    m["explanations.quality.lime_topk_jaccard_chance"] = _finite(chance)
+    m["explanations.quality.lime_topk_jaccard_kappa"] = _finite(float(kap.mean()))
     m["explanations.quality.lime_seed_kendall_tau"] = _finite(float(np.nanmean(stab["kendall"]))) \
         if np.isfinite(stab["kendall"]).any() else None
-    unstable = [row_ids[i] for i in np.flatnonzero(jac < cfg.min_lime_jaccard)]
-    ok = jac.mean() >= cfg.min_lime_jaccard
+    unstable = [row_ids[i] for i in np.flatnonzero(kap < cfg.min_lime_jaccard)] if scope["informative"] else []
+    ok = not scope["informative"] or kap.mean() >= cfg.min_lime_jaccard
+    stats = (f"Mean pairwise {topk_text} Jaccard across {len(local[0]['lime']['seeds'])} seeds: {jac.mean():.2f} "
+             f"(min {jac.min():.2f}); two random top-{k} sets give {chance:.2f}, so chance-corrected "
+             f"{kap.mean():.2f} (min {kap.min():.2f}; 0 = no better than random, 1 = the same top-{k} at every seed), "
+             f"with {cfg.lime_num_samples} samples per explanation. ")
     result.findings.append(Finding.make(
         NAME, "LIME stability across seeds", status=Status.passed if ok else Status.warn,
-        severity=Severity.info if ok else sev, metric="explanations.quality.lime_topk_jaccard", value=float(jac.mean()),
+        severity=Severity.info if ok else sev, metric="explanations.quality.lime_topk_jaccard_kappa",
+        value=_finite(float(kap.mean())) if scope["informative"] else None,
         threshold=cfg.min_lime_jaccard, references=REF_QUALITY, evidence=qev,
-        detail=(f"Mean pairwise top-{cfg.top_k} Jaccard across {len(local[0]['lime']['seeds'])} seeds: {jac.mean():.2f} "
-                f"(min {jac.min():.2f}) with {cfg.lime_num_samples} samples per explanation. "
-                + (f"Do not rely on the LIME explanation of row(s) {', '.join(map(str, unstable))}: their top features "
-                   "change with the seed." if unstable else "Every explained decision is above the threshold.")),
-        data={"unstable_rows": unstable, "per_row": dict(zip(map(str, row_ids), jac.tolist()))}))
+        detail=stats + (not_informative or (
+            f"Do not rely on the LIME explanation of row(s) {', '.join(map(str, unstable))}: their top features "
+            "change with the seed." if unstable else "Every explained decision is above the threshold.")),
+        data={"unstable_rows": unstable, "jaccard": float(jac.mean()), "jaccard_kappa": _finite(float(kap.mean())),
+              "chance_jaccard": chance, "top_k": scope, "per_row": dict(zip(map(str, row_ids), jac.tolist())),
+              "per_row_kappa": dict(zip(map(str, row_ids), kap.tolist()))}))
 
     # SHAP-LIME agreement
     tau = agree["kendall"]
     tau_mean = float(np.nanmean(tau)) if np.isfinite(tau).any() else float("nan")
+    jac_a, kap_a = float(np.mean(agree["jaccard"])), float(np.mean(agree["jaccard_kappa"]))
     m["explanations.quality.shap_lime_kendall_tau"] = _finite(tau_mean)
-    m["explanations.quality.shap_lime_topk_jaccard"] = float(np.mean(agree["jaccard"]))
+    m["explanations.quality.shap_lime_topk_jaccard"] = jac_a
+    m["explanations.quality.shap_lime_topk_jaccard_kappa"] = _finite(kap_a)
     disagree = [row_ids[i] for i in np.flatnonzero(agree["top3_overlap"] < 2)]
-    ok = np.isfinite(tau_mean) and tau_mean >= cfg.min_shap_lime_tau
+    ok = not scope["informative"] or (np.isfinite(tau_mean) and tau_mean >= cfg.min_shap_lime_tau)
     result.findings.append(Finding.make(
         NAME, "SHAP–LIME agreement", status=Status.passed if ok else Status.warn, severity=Severity.info if ok else sev,
-        metric="explanations.quality.shap_lime_kendall_tau", value=_finite(tau_mean), threshold=cfg.min_shap_lime_tau,
-        references=REF_QUALITY, evidence=qev,
-        detail=(f"Per-decision Kendall τ of |SHAP| and |LIME| on the union of their top-{cfg.top_k}: mean {tau_mean:.2f}; "
-                f"top-{cfg.top_k} Jaccard {np.mean(agree['jaccard']):.2f}. "
-                + (f"Rows whose top-3 features mostly disagree ({', '.join(map(str, disagree))}): treat their "
-                   "explanations as uncertain and give reasons from SHAP only with caution." if disagree
-                   else "Every decision shares at least two of its top-3 features.")),
-        data={"rows_top3_disagree": disagree}))
+        metric="explanations.quality.shap_lime_kendall_tau", value=_finite(tau_mean) if scope["informative"] else None,
+        threshold=cfg.min_shap_lime_tau, references=REF_QUALITY, evidence=qev,
+        detail=(f"Per-decision Kendall τ of |SHAP| and |LIME| on the union of their {topk_text}: mean {tau_mean:.2f} "
+                f"(unrelated rankings give τ ≤ 0 on average); top-{k} Jaccard {jac_a:.2f} against "
+                f"{agree['chance_jaccard']:.2f} for random sets, chance-corrected {kap_a:.2f}. "
+                + (not_informative or (
+                    f"Rows whose top-3 features mostly disagree ({', '.join(map(str, disagree))}): treat their "
+                    "explanations as uncertain and give reasons from SHAP only with caution." if disagree
+                    else "Every decision shares at least two of its top-3 features."))),
+        data={"rows_top3_disagree": disagree, "kendall": _finite(tau_mean), "jaccard": jac_a,
+              "jaccard_kappa": _finite(kap_a), "chance_jaccard": agree["chance_jaccard"], "top_k": scope}))
 
     # deletion faithfulness
     ratio = deletion["ratio"]
@@ -648,30 +697,41 @@ def _quality_findings(result, cfg, add, shap_s, stab, agree, deletion, del_shap,
             metric="explanations.quality.background_rank_tau", references=REF_QUALITY, evidence=qev,
             detail=f"Not applicable: {sens['reason']}.", data=sens))
         return
-    tau_b, jac_b = sens["redraw_kendall_topk"], sens["redraw_jaccard_topk"]
+    tau_b, jac_b, kap_b = sens["redraw_kendall_topk"], sens["redraw_jaccard_topk"], sens["redraw_jaccard_topk_kappa"]
+    k = sens["k"]
     m["explanations.quality.background_rank_tau"] = _finite(tau_b)
     m["explanations.quality.background_topk_jaccard"] = _finite(jac_b)
+    m["explanations.quality.background_topk_jaccard_kappa"] = _finite(kap_b)
     m["explanations.quality.background_relative_l1"] = _finite(sens["redraw_relative_l1"])
     change = sens["redraw_relative_l1"]
-    ok = jac_b is not None and jac_b >= cfg.min_background_jaccard and change is not None \
-        and change <= cfg.max_background_change
-    smaller = "; ".join(f"{t['background_size']} rows: τ {t['kendall_topk']:.2f}, Jaccard {t['jaccard_topk']:.2f}"
-                        for t in sens["comparisons"] if t["draw"] == "smaller")
+    stable_rank = not scope["informative"] or (kap_b is not None and np.isfinite(kap_b) and kap_b >= cfg.min_background_jaccard)
+    ok = stable_rank and change is not None and change <= cfg.max_background_change
+    smaller = "; ".join(f"{t['background_size']} rows: τ {t['kendall_topk']:.2f}, chance-corrected Jaccard "
+                        f"{t['jaccard_topk_kappa']:.2f}" for t in sens["comparisons"] if t["draw"] == "smaller")
+    not_informative = f" The top-{k} overlap is not informative: {scope['reason']}." if not scope["informative"] else ""
     result.findings.append(Finding.make(
         NAME, "Sensitivity to the background size", status=Status.passed if ok else Status.warn,
-        severity=Severity.info if ok else sev, metric="explanations.quality.background_topk_jaccard", value=_finite(jac_b),
+        severity=Severity.info if ok else sev, metric="explanations.quality.background_topk_jaccard_kappa",
+        value=_finite(kap_b) if scope["informative"] else None,
         threshold=cfg.min_background_jaccard, references=REF_QUALITY, evidence=qev,
-        detail=(f"A second, independent background of {sens['reference_size']} rows gives the same global top-{cfg.top_k} "
-                f"features with Jaccard {jac_b:.2f} (Kendall τ of their order {tau_b:.2f}); global mean |SHAP| moves by "
+        detail=(f"A second, independent background of {sens['reference_size']} rows gives the same global top-{k} "
+                f"features with Jaccard {jac_b:.2f} against {sens['chance_jaccard']:.2f} for random sets, "
+                f"chance-corrected {kap_b:.2f} (Kendall τ of their order {tau_b:.2f}); global mean |SHAP| moves by "
                 f"{change:.1%} (relative L1; limit {cfg.max_background_change:.0%}) on {sens['rows']} rows"
-                + (f". Smaller backgrounds — {smaller}" if smaller else "") + ". "
+                + (f". Smaller backgrounds — {smaller}" if smaller else "") + "." + not_informative + " "
                 + ("" if ok else "The global ranking depends on which background rows were drawn: raise "
                    "background_size before relying on the top drivers.")),
         data=sens))
 
 
-def _fairness_findings(result, ctx: AuditContext, cfg, ranking, groups, features, evidence) -> None:
-    k = cfg.top_k
+def _standing(feature: str, ranking: list[FeatureImportance]) -> FeatureImportance | None:
+    return next((r for r in ranking if r.feature == feature), None)
+
+
+def _fairness_findings(result, ctx: AuditContext, cfg, ranking, groups, features, evidence, scope) -> None:
+    """A protected attribute or proxy the model relies on: a global share of mean |SHAP| at or above the floor and
+    a global rank within the effective top-k.  Per-group standings are reported, never decisive on their own."""
+    k, floor = scope["effective_k"], cfg.min_driver_share
     proxies = ctx.shared.get("proxies")
     candidates: list[dict[str, Any]] = [{"feature": a, "attribute": a, "kind": "protected attribute"}
                                         for a in ctx.data.protected if a in features]
@@ -679,50 +739,63 @@ def _fairness_findings(result, ctx: AuditContext, cfg, ranking, groups, features
         if p.get("feature") in features:
             candidates.append({"feature": p["feature"], "attribute": p.get("attribute"), "kind": "proxy",
                                "score": p.get("score"), "method": p.get("method")})
-    hits = []
+    standings = []
     for c in candidates:
-        g_rank = _rank_of(c["feature"], ranking)
-        entry = next((r for r in ranking if r.feature == c["feature"]), None)
-        by_group = {f"{a}={g}": _rank_of(c["feature"], v["ranking"]) for a, gr in groups.items() for g, v in gr.items()
-                    if v["rows"] >= cfg.min_group_rows}
-        top_groups = {g: r for g, r in by_group.items() if r is not None and r <= k}
-        if (g_rank is not None and g_rank <= k) or top_groups:
-            hits.append({**c, "global_rank": g_rank, "groups_in_top": top_groups,
-                         "global_rank_ci": [entry.rank_ci_low, entry.rank_ci_high] if entry else None,
-                         "mean_abs": entry.mean_abs if entry else None})
+        entry = _standing(c["feature"], ranking)
+        by_group = {}
+        for a, gr in groups.items():
+            for g, v in gr.items():
+                mine = _standing(c["feature"], v["ranking"]) if v["rows"] >= cfg.min_group_rows else None
+                if mine is not None:
+                    by_group[f"{a}={g}"] = {"rank": mine.rank, "share": mine.share}
+        standings.append({**c, "global_rank": entry.rank if entry else None,
+                          "global_share": entry.share if entry else 0.0,
+                          "global_share_ci": [entry.share_ci_low, entry.share_ci_high] if entry else None,
+                          "global_rank_ci": [entry.rank_ci_low, entry.rank_ci_high] if entry else None,
+                          "mean_abs": entry.mean_abs if entry else None, "by_group": by_group,
+                          "driver": bool(entry and entry.share >= floor and entry.rank <= k)})
+    rule = {"min_driver_share": floor, "effective_k": k, "features": len(features)}
     ev = [evidence["global_json"], evidence["groups_json"]]
     source = ("the fairness check reported no proxies" if proxies == [] else
               "the fairness check did not report proxies (not run or no protected attributes)" if proxies is None
               else f"{len(proxies)} proxy candidate(s) from the fairness check")
+    hits = [h for h in standings if h["driver"]]
     for h in hits:
         is_attr = h["kind"] == "protected attribute"
         ci = h["global_rank_ci"]
-        where = f"#{h['global_rank']} of {len(features)} globally" + (f" (95% rank CI {ci[0]}–{ci[1]})" if ci else "")
-        if h["groups_in_top"]:
-            where += f"; in the top {k} for " + ", ".join(f"{g} (#{r})" for g, r in h["groups_in_top"].items())
+        top_groups = {g: v for g, v in h["by_group"].items() if v["rank"] <= k and v["share"] >= floor}
+        where = (f"#{h['global_rank']} of {len(features)} globally with {h['global_share']:.1%} of the total mean |SHAP|"
+                 + (f" (95% rank CI {ci[0]}–{ci[1]})" if ci else ""))
+        if top_groups:
+            where += f"; in the top {k} for " + ", ".join(f"{g} (#{v['rank']}, {v['share']:.1%})"
+                                                         for g, v in top_groups.items())
         what = (f"the protected attribute {h['feature']}" if is_attr else
                 f"{h['feature']}, a proxy for {h['attribute']} ({h.get('method')}, score {h.get('score')})")
         result.findings.append(Finding.make(
             NAME, f"{'Protected attribute' if is_attr else 'Proxy'} among the top drivers: {h['feature']}",
             status=Status.warn, severity=cfg.protected_severity if is_attr else cfg.proxy_severity,
-            metric="explanations.shap.protected_rank" if is_attr else "explanations.shap.proxy_rank",
-            group=h["feature"], value=float(h["global_rank"]) if h["global_rank"] else None, threshold=float(k),
+            metric="explanations.shap.protected_share" if is_attr else "explanations.shap.proxy_share",
+            group=h["feature"], value=float(h["global_share"]), threshold=floor, ci=h["global_share_ci"],
             references=REF_FAIR, evidence=ev,
-            detail=(f"SHAP ranks {what} {where}. Decisions may depend on {h['attribute']} "
-                    + ("directly" if is_attr else "through this feature")
+            detail=(f"SHAP ranks {what} {where}, at or above the {floor:.0%} floor and within the top {k}. Decisions "
+                    f"may depend on {h['attribute']} " + ("directly" if is_attr else "through this feature")
                     + "; review with the fairness findings whether this is justified and documented."),
-            data=h))
+            data={**h, "rule": rule}))
     if not hits:
         result.findings.append(Finding.make(
             NAME, "No protected attribute or proxy among the top drivers", status=Status.passed, severity=Severity.info,
-            metric="explanations.shap.proxy_rank", references=REF_FAIR, evidence=ev,
+            metric="explanations.shap.proxy_share", references=REF_FAIR, evidence=ev,
+            value=max((h["global_share"] for h in standings), default=None), threshold=floor,
             detail=(f"{len(candidates)} model input(s) are protected attributes or reported proxies "
-                    f"({', '.join(c['feature'] for c in candidates) or 'none'}); none is in the global or per-group "
-                    f"top {k}. Protected attributes that are model inputs: "
+                    f"({', '.join(c['feature'] for c in candidates) or 'none'}); none has at least {floor:.0%} of the "
+                    f"total mean |SHAP| within the global top {k}"
+                    + (": " + ", ".join(f"{h['feature']} #{h['global_rank']} ({h['global_share']:.1%})"
+                                        for h in standings) if standings else "")
+                    + f". Protected attributes that are model inputs: "
                     f"{', '.join(a for a in ctx.data.protected if a in features) or 'none'}; {source}."),
-            data={"candidates": candidates}))
+            data={"candidates": standings, "rule": rule}))
 
 
 CHECK = Check(name=NAME, title="Explanations (SHAP, LIME) and their reliability", run=run, config=ExplanationsConfig,
-              references=tuple(REF_LOCAL + ["EU-AI-Act Art. 10(2)(f)", "EU-AI-Act Art. 15(1)"]),
+              references=tuple(REF_LOCAL + ["EU-AI-Act Art. 10(2)(f)"]),
               requires=frozenset({"tabular"}), order=30)

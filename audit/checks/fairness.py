@@ -1,9 +1,11 @@
-"""Group fairness, bias amplification and proxy screening with bootstrap intervals.
+"""Group fairness, bias amplification and proxy screening, with intervals and family-wise tests.
 
 EU AI Act Art. 10(2)(f)-(g) (examine, detect and mitigate bias), 13(3)(b)(v) (performance for
-specific persons or groups), 15 (feedback loops from biased outputs).  All confusion-based numbers
-come from one (group x y x y_hat) count table; the CIs are a multinomial bootstrap of that table,
-which is distributionally identical to Fairlearn's row bootstrap (see audit.metrics.fairness).
+specific persons or groups), 10(5) where a protected attribute is a special category of personal
+data, 15(4) (feedback loops) only for systems declared to keep learning. All confusion-based numbers
+come from one (group x y x y_hat) count table; intervals are score-based (Wilson per group; Newcombe
+and MOVER for between-groups disparities) and the verdicts are tested as one family
+(`_fairness_inference`).
 """
 from __future__ import annotations
 
@@ -18,15 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..findings import Finding, Severity, Status
 from ..metrics import amplification as amp
 from ..metrics import fairness as fm
-from ..metrics.intervals import interval_status
+from ..metrics.inference import Correction
 from ..metrics.proxies import proxy_strengths
+from ..metrics import fairness_inference as fi
 from . import _fairness_evidence as evidence
+from . import _fairness_inference as fi_check
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "fairness"
-R_BIAS, R_MEASURES, R_GROUPS, R_FEEDBACK = ("EU-AI-Act Art. 10(2)(f)", "EU-AI-Act Art. 10(2)(g)",
-                                            "EU-AI-Act Art. 13(3)(b)(v)", "EU-AI-Act Art. 15")
-REFERENCES = (R_BIAS, R_MEASURES, R_GROUPS, R_FEEDBACK)
+R_BIAS, R_MEASURES, R_GROUPS = "EU-AI-Act Art. 10(2)(f)", "EU-AI-Act Art. 10(2)(g)", "EU-AI-Act Art. 13(3)(b)(v)"
+R_SPECIAL, R_FEEDBACK = "EU-AI-Act Art. 10(5)", "EU-AI-Act Art. 15(4)"
+REFERENCES = (R_BIAS, R_MEASURES, R_GROUPS, R_SPECIAL, R_FEEDBACK)
 Criterion = Literal["demographic_parity", "equalized_odds", "equal_opportunity", "predictive_parity"]
 Scale = Literal["difference", "ratio"]
 CRITERIA_TEXT = {
@@ -48,7 +52,8 @@ class AmplificationConfig(BaseModel):
                                                              "amplification is flagged.")
     df_threshold: float = Field(0.1, ge=0, description="DF amplification (log-ratio) above which it is flagged.")
     concentration: float = Field(1.0, ge=0, description="Dirichlet smoothing for differential fairness (AIF360).")
-    severity: Severity = Severity.medium
+    severity: Severity | None = Field(None, description="Severity of a confirmed amplification; default: the "
+                                      "fairness severity (so a domain that raises fairness raises this too).")
 
 
 class ProxyConfig(BaseModel):
@@ -58,13 +63,21 @@ class ProxyConfig(BaseModel):
                                                                 "is a strong proxy for a protected attribute.")
     n_bins: int = Field(10, ge=2, le=100)
     max_rows: int = Field(50_000, ge=100)
-    severity: Severity = Severity.medium
+    severity: Severity | None = Field(None, description="Severity of a proxy warning; default: the fairness severity.")
 
 
 class FairnessConfig(CheckConfig):
     min_group_size: int = Field(30, ge=1, description="Groups with fewer rows get 'insufficient data', not a metric.")
-    n_boot: int = Field(1000, ge=50, le=100_000, description="Multinomial bootstrap replicates.")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    n_boot: int | None = Field(None, ge=50, le=100_000, description="Deprecated and ignored: fairness intervals are "
+                               "score-based (Wilson, Newcombe, MOVER), not bootstrapped. Accepted so older packs load.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Coverage of every interval; 1 - confidence is the "
+                              "family-wise error rate of the fairness verdicts.")
+    correction: Correction = Field("holm", description="Multiplicity correction over the family of fairness verdicts "
+                                   "(every disparity and amplification finding of the audit): holm or bonferroni "
+                                   "control the family-wise error at 1 - confidence; none tests each alone.")
+    special_categories: list[str] = Field(
+        default_factory=list, description="Protected attributes that are special categories of personal data (GDPR Art. 9(1)); their "
+                    "processing for bias detection is subject to EU AI Act Art. 10(5). Matched case-insensitively.")
     ratio_threshold: float = Field(0.8, gt=0, lt=1, description="Four-fifths screening rule: ratio below this is "
                                    "flagged; group-vs-reference ratios use the symmetric band [r, 1/r].")
     difference_threshold: float = Field(0.1, gt=0, lt=1, description="Absolute difference above this is flagged.")
@@ -91,6 +104,17 @@ class FairnessConfig(CheckConfig):
         if isinstance(self.intersections, list) and any(len(set(i)) < 2 for i in self.intersections):
             raise ValueError("each intersection needs at least two distinct attributes")
         return self
+
+    @property
+    def amplification_severity(self) -> Severity:
+        return self.amplification.severity or self.severity
+
+    @property
+    def proxy_severity(self) -> Severity:
+        return self.proxies.severity or self.severity
+
+    def is_special_category(self, attribute: str) -> bool:
+        return attribute.lower() in {c.lower() for c in self.special_categories}
 
 
 @dataclass
@@ -234,7 +258,7 @@ def _training_direction(ctx: AuditContext, an: Analysis, bins: dict[str, list[fl
     return amp.training_direction(C.sum(axis=-1)), "audited labels (no training split with this attribute)"
 
 
-# --- evaluation (observed counts or a batch of replicates) -----------------------------------
+# --- point estimates -----------------------------------------------------------------------------
 
 def _evaluate(an: Analysis, C: np.ndarray, classes: list[str], positions: list[int], labelled: bool,
               cfg: FairnessConfig) -> dict[tuple[str, str], np.ndarray]:
@@ -256,20 +280,6 @@ def _evaluate(an: Analysis, C: np.ndarray, classes: list[str], positions: list[i
     return out
 
 
-def _bootstrap(tables: list[tuple[fm.CountTable, list[Analysis]]], evaluate, cfg: FairnessConfig,
-               rng: np.random.Generator) -> dict[str, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
-    cis: dict[str, dict] = {}
-    for table, analyses in tables:
-        draws: dict[str, dict[tuple[str, str], list[np.ndarray]]] = {an.name: {} for an in analyses}
-        for batch in fm.multinomial_replicates(table.counts, cfg.n_boot, rng):
-            for an in analyses:
-                for k, v in evaluate(an, table.marginal(batch, an.attrs)[:, an.keep]).items():
-                    draws[an.name].setdefault(k, []).append(v)
-        for an in analyses:
-            cis[an.name] = {k: fm.percentile_interval(np.concatenate(v), cfg.confidence) for k, v in draws[an.name].items()}
-    return cis
-
-
 # --- findings -----------------------------------------------------------------------------------
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -280,11 +290,19 @@ def _num(x: Any) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def _status_text(status: str, scale: str, threshold: float) -> str:
-    side = f"below {threshold}" if scale == "ratio" else f"above {threshold}"
-    return {"fail": f"the whole interval is {side}",
-            "warn": f"flag: the interval straddles {threshold}, so these data cannot settle it",
-            "pass": f"the whole interval is within {threshold}"}[status]
+def _verdict_text(status: str, significant: bool | None, interval: tuple[float, float] | None, scale: str,
+                  threshold: float) -> str:
+    side = f"below {threshold:g}" if scale == "ratio" else f"above {threshold:g}"
+    if status == "fail":
+        return f"a disparity is established and the whole interval is {side}"
+    if status == "warn":
+        return (f"flag: a disparity is established, but the interval straddles {threshold:g}, so these data cannot "
+                "settle whether it crosses the threshold")
+    if significant:
+        return f"a disparity is established, but the whole interval is within {threshold:g}"
+    reaches = interval is not None and (interval[0] < threshold if scale == "ratio" else interval[1] > threshold)
+    return ("no disparity is established" + (f"; the interval still reaches {side}, so these data cannot rule out a "
+                                              "disparity of that size" if reaches else ""))
 
 
 def _driving_rate(obs: dict, cls: str, crit: str, eligible: np.ndarray) -> str:
@@ -296,20 +314,27 @@ def _driving_rate(obs: dict, cls: str, crit: str, eligible: np.ndarray) -> str:
     return names[int(np.nanargmax(spreads))] if np.isfinite(spreads).any() else names[0]
 
 
-def _disparity_finding(an: Analysis, crit: str, scale: str, value: float, ci: tuple[float, float] | None,
-                       obs: dict, cls: str, multiclass: bool, cfg: FairnessConfig, chart: str | None,
-                       extra: dict | None = None) -> Finding:
+def _references(an: Analysis, cfg: FairnessConfig, *base: str) -> list[str]:
+    special = any(cfg.is_special_category(a) for a in an.attrs)
+    return [*base, *([R_SPECIAL] if special else [])]
+
+
+def _disparity_finding(an: Analysis, crit: str, scale: str, value: float, tested: fi_check.Tested,
+                       family: fi_check.Family, obs: dict, cls: str, multiclass: bool, cfg: FairnessConfig,
+                       chart: str | None, extra: dict | None = None) -> Finding:
     title, what = CRITERIA_TEXT[crit]
     key = f"fairness.{an.name}.{crit}_{scale}"
     threshold = cfg.ratio_threshold if scale == "ratio" else cfg.difference_threshold
     hib = scale == "ratio"
     suffix = f" (class {cls})" if multiclass else ""
+    refs = _references(an, cfg, R_BIAS, R_MEASURES, R_GROUPS)
     if not np.isfinite(value):
         return Finding.make(NAME, f"{title} {scale} ({an.name})", status=Status.warn, severity=Severity.low,
-                            metric=key, threshold=threshold, references=[R_BIAS, R_GROUPS],
+                            metric=key, threshold=threshold, references=refs,
                             detail=f"{title} cannot be computed for '{an.name}': the {what} is undefined for the "
                                    "compared groups (e.g. no positive labels or no positive predictions).")
-    status = interval_status(ci if ci and all(np.isfinite(ci)) else (value, value), threshold, hib)
+    ci = tested.interval if all(np.isfinite(tested.interval)) else None
+    status = fi_check.verdict(ci, threshold, hib, tested.significant)
     rate_name = _driving_rate(obs, cls, crit, an.eligible)
     rate = obs[(cls, f"group.{rate_name}")]
     den_name = fm.DENOMINATOR[rate_name]
@@ -317,44 +342,46 @@ def _disparity_finding(an: Analysis, crit: str, scale: str, value: float, ci: tu
     el = np.flatnonzero(an.eligible & np.isfinite(rate))
     lo_g, hi_g = (el[np.argmin(rate[el])], el[np.argmax(rate[el])]) if el.size else (an.ref, an.ref)
     thin = [an.groups[i] for i in (lo_g, hi_g) if den[i] < cfg.min_rate_denominator]
-    ci_txt = f", {cfg.confidence:.0%} CI {_f(ci[0])}–{_f(ci[1])}" if ci else ""
+    ci_txt = f", interval {_f(ci[0])}–{_f(ci[1])}" if ci else ""
     detail = (f"{title} {scale} for '{an.name}'{suffix}: {_f(value)}{ci_txt} ({'min/max' if hib else 'max − min'} of "
-              f"{what} across {el.size} groups, Fairlearn between_groups); {_status_text(status, scale, threshold)}. "
+              f"{what} across {el.size} groups, Fairlearn between_groups); "
+              f"{_verdict_text(status, tested.significant, ci, scale, threshold)}. "
               f"Lowest {rate_name}: {an.groups[lo_g]} {_f(rate[lo_g])} ({den_name}={int(den[lo_g]):,}); highest: "
-              f"{an.groups[hi_g]} {_f(rate[hi_g])} ({den_name}={int(den[hi_g]):,}).")
+              f"{an.groups[hi_g]} {_f(rate[hi_g])} ({den_name}={int(den[hi_g]):,}). "
+              f"{fi_check.describe(tested, family)} Interval method: {tested.method}.")
     if thin:
         detail += (f" The extreme rate(s) of {', '.join(thin)} rest on fewer than {cfg.min_rate_denominator} "
-                   f"{den_name}, so the interval is unreliable" + ("; reported as a flag, not a failure." if
-                                                                    status == "fail" else "."))
+                   f"{den_name}, so the estimate is fragile" + ("; reported as a flag, not a failure." if
+                                                                status == "fail" else "."))
         status = "warn" if status == "fail" else status
     if crit == "demographic_parity" and scale == "ratio":
-        outside = [r for r in (extra or {}).get("versus_reference", []) if r["ratio_status"] != "pass"]
+        outside = [r for r in (extra or {}).get("versus_reference", []) if r["ratio_status"] != "pass" and r["significant"]]
         if outside:
             detail += (f" Against the reference group {an.groups[an.ref]} ({an.ref_rule}), "
-                       f"{len(outside)} group(s) are outside or straddle the band [{cfg.ratio_threshold:g}, "
-                       f"{1 / cfg.ratio_threshold:g}]: " + ", ".join(
+                       f"{len(outside)} group(s) differ significantly and are outside or straddle the band "
+                       f"[{cfg.ratio_threshold:g}, {1 / cfg.ratio_threshold:g}]: " + ", ".join(
                            f"{r['group']} {_f(r['ratio'])} (CI {_f(r['ratio_ci_low'])}–{_f(r['ratio_ci_high'])})"
                            for r in outside[:5]) + ".")
         detail += " " + FOUR_FIFTHS_NOTE
     return Finding.make(
         NAME, f"{title} {scale} ({an.name}){suffix}", status=status,
         severity=Severity.info if status == "pass" else cfg.severity, metric=key, value=value, threshold=threshold,
-        ci=ci if ci and all(np.isfinite(ci)) else None, references=[R_BIAS, R_MEASURES, R_GROUPS],
-        evidence=[chart] if chart else [], detail=detail,
+        ci=ci, references=refs, evidence=[chart] if chart else [], detail=detail,
         data={"scale": scale, "method": "between_groups", "signed": False, "higher_is_better": hib,
               "rate": rate_name, "reference_group": an.groups[an.ref], "lowest_group": an.groups[lo_g],
               "highest_group": an.groups[hi_g], "groups_compared": int(el.size), "thin_denominators": thin,
-              "n_boot": cfg.n_boot, "confidence": cfg.confidence, **({"class": cls} if multiclass else {}),
+              "confidence": cfg.confidence, **tested.data(family), **({"class": cls} if multiclass else {}),
               **(extra or {})})
 
 
-def _amplification_findings(an: Analysis, obs: dict, cis: dict, cfg: FairnessConfig, train_eps: float | None,
-                            ) -> list[Finding]:
+def _amplification_findings(an: Analysis, obs: dict, tested: dict, family: fi_check.Family, cfg: FairnessConfig,
+                            train_eps: float | None, learns: bool) -> list[Finding]:
     ba, dfa = obs.get(("*", "biasamp")), obs.get(("*", "df_amplification"))
     if ba is None and dfa is None:
         return []
-    ba_ci, df_ci = cis.get(("*", "biasamp")), cis.get(("*", "df_amplification"))
     eps_l, eps_p = obs[("*", "df_epsilon_labels")], obs[("*", "df_epsilon_predictions")]
+    parent = tested.get(("*", "demographic_parity_difference"))
+    disparity = bool(parent and parent.significant)
     both = (f"Both scales: BiasAmp→ {_f(ba, 4)} (additive, probability points; Wang & Russakovsky 2021, direction from "
             f"{an.direction_source}) and DF amplification {_f(dfa)} (log-ratio; Foulds et al., ε labels {_f(eps_l)} → "
             f"ε predictions {_f(eps_p)}).")
@@ -364,26 +391,39 @@ def _amplification_findings(an: Analysis, obs: dict, cis: dict, cfg: FairnessCon
                  "concluding.")
     if train_eps is not None:
         both += f" For context, ε of the training labels is {_f(train_eps)}."
+    if not disparity:
+        both += (" The predictions show no established selection-rate disparity for this attribute, so no "
+                 "amplification is claimed whatever the measures say (BiasAmp→ also moves when only the overall "
+                 "positive rate changes).")
+    refs = _references(an, cfg, R_BIAS, R_MEASURES) + ([R_FEEDBACK] if learns else [])
     out = []
-    for metric, value, ci, thr, scale, title in (
-            ("biasamp", ba, ba_ci, cfg.amplification.biasamp_threshold, "additive", "BiasAmp→ (attribute→task)"),
-            ("df_amplification", dfa, df_ci, cfg.amplification.df_threshold, "log_ratio", "DF bias amplification")):
-        if value is None:
+    for metric, value, thr, scale, title in (
+            ("biasamp", ba, cfg.amplification.biasamp_threshold, "additive", "BiasAmp→ (attribute→task)"),
+            ("df_amplification", dfa, cfg.amplification.df_threshold, "log_ratio", "DF bias amplification")):
+        if value is None or ("*", metric) not in tested:
             continue
-        ci_t = (float(ci[0]), float(ci[1])) if ci is not None and np.all(np.isfinite(ci)) else None
-        status = interval_status(ci_t or (value, value), thr, higher_is_better=False) if np.isfinite(value) else "warn"
+        t = tested[("*", metric)]
+        ci_t = None if np.isnan(t.interval).any() else t.interval
+        amplifies = bool(t.significant and ci_t and ci_t[0] > 0)
+        status = (fi_check.verdict(ci_t, thr, False, amplifies and disparity) if np.isfinite(value) else "warn")
+        bounded = ci_t is not None and all(np.isfinite(ci_t))
         out.append(Finding.make(
             NAME, f"{title} ({an.name})", status=status,
-            severity=Severity.info if status == "pass" else cfg.amplification.severity,
-            metric=f"bias_amplification.{an.name}.{metric}", value=_num(value), threshold=thr, ci=ci_t,
-            references=[R_BIAS, R_FEEDBACK],
+            severity=Severity.info if status == "pass" else cfg.amplification_severity,
+            metric=f"bias_amplification.{an.name}.{metric}", value=_num(value), threshold=thr,
+            ci=ci_t if bounded else None, references=refs,
             detail=f"{title} from labels to predictions for '{an.name}': {_f(value, 4)}"
-                   + (f" ({cfg.confidence:.0%} CI {_f(ci_t[0], 4)}–{_f(ci_t[1], 4)})" if ci_t else "")
+                   + ((f" (interval {_f(ci_t[0], 4)}–{_f(ci_t[1], 4)})" if bounded else
+                       f" (interval from {_f(ci_t[0], 4)}, unbounded above: a group has no predictions of an "
+                       "outcome, so its true rate may be arbitrarily small)") if ci_t else "")
                    + f"; positive means the model widens the bias in the labels; flagged above {thr} "
-                     f"({_status_text(status, 'difference', thr)}). " + both,
+                     f"({_verdict_text(status, amplifies and disparity, ci_t, 'difference', thr)}). "
+                   + f"{fi_check.describe(t, family)} Interval method: {t.method}. " + both,
             data={"scale": scale, "direction": "attribute->task" if metric == "biasamp" else "labels->predictions",
                   "baseline": an.direction_source if metric == "biasamp" else "audited labels (AIF360 definition)",
-                  "n_boot": cfg.n_boot, "groups": int(an.eligible.sum())}))
+                  "groups": int(an.eligible.sum()), "prediction_disparity_established": disparity,
+                  "interval": [_num(v) for v in ci_t] if ci_t else None,
+                  **t.data(family)}))
     return out
 
 
@@ -416,63 +456,82 @@ def _small_group_findings(an: Analysis, cfg: FairnessConfig) -> list[Finding]:
 
 @dataclass
 class Measured:
-    """Point estimates and bootstrap intervals for every analysis of a classification model."""
+    """Point estimates, intervals and the family of verdicts for every analysis of a classification model."""
 
     classes: list[str]
     positions: list[int]
     labelled: bool
-    results: list[tuple[Analysis, dict, dict]]  # (analysis, observed, intervals)
+    family: fi_check.Family
+    results: list[tuple[Analysis, dict, dict, dict]]  # (analysis, observed, intervals, tested statistics)
+
+
+def _verdict_keys(an: Analysis, cfg: FairnessConfig, labelled: bool, stats: dict) -> list[tuple[str, str]]:
+    """The statistics of one analysis that can raise a warn or fail (its members of the family)."""
+    if an.eligible.sum() < 2:
+        return []
+    keys = [("*", f"{crit}_{scale}") for crit in fm.PARITY if crit == "demographic_parity" or labelled
+            for scale in cfg.criteria.get(crit, [])]
+    if labelled and cfg.amplification.enabled:
+        keys += [("*", "demographic_parity_difference"), ("*", "biasamp"), ("*", "df_amplification")]
+    return [k for k in dict.fromkeys(keys) if k in stats]
 
 
 def measure_classification(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Series], wanted, bins,
                            res: CheckResult) -> Measured:
-    """Count table(s), multinomial bootstrap and every statistic with its interval (no evidence written)."""
+    """Count table(s) and every statistic with its interval and family-wise test (no evidence written)."""
     classes, y, yhat, positions = _class_indices(ctx)
     labelled = y is not None
     lab = pd.DataFrame(labels)
     cells = int(np.prod([lab[c].nunique() for c in lab.columns])) * len(classes) ** 2
     attr_sets = [tuple(lab.columns)] if cells <= MAX_TABLE_CELLS else sorted(set(wanted), key=wanted.index)
-    tables: list[tuple[fm.CountTable, list[Analysis]]] = []
     y_idx = y if labelled else np.zeros(len(yhat), dtype=int)
+    measured = []
     for attrs in attr_sets:
         if ctx.population is not None:  # streamed: counts over every row, not the sample
             table = ctx.population.partial.groups.restrict(attrs, classes)
         else:
             table = fm.count_table(lab[list(attrs)], y_idx, yhat, classes)
-        members = []
         for combo in wanted:
             if not set(combo) <= set(attrs) or (len(attr_sets) > 1 and combo != attrs):
                 continue
             name = fm.JOIN.join(combo)
             groups, keep = table.groups(combo)
-            n = table.marginal(table.counts, combo)[keep].sum(axis=(-2, -1))
+            C = table.marginal(table.counts, combo)[keep]
+            n = C.sum(axis=(-2, -1))
             eligible = n >= cfg.min_group_size
             ref, rule = _reference(name, groups, n, eligible, cfg, res)
             an = Analysis(name, combo, table, groups, keep, n, eligible, ref, rule)
             if labelled and cfg.amplification.enabled:
                 an.direction, an.direction_source = _training_direction(ctx, an, bins, classes)
-            members.append(an)
-        tables.append((table, members))
-
-    def evaluate(an: Analysis, C: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
-        return _evaluate(an, C, classes, positions, labelled, cfg)
-
-    ctx.progress(f"fairness: {cfg.n_boot} multinomial bootstrap replicates over {len(wanted)} attribute set(s)")
-    cis = _bootstrap(tables, evaluate, cfg, ctx.rng("fairness.bootstrap"))
-    results = [(an, evaluate(an, table.marginal(table.counts, an.attrs)[an.keep]), cis[an.name])
-               for table, analyses in tables for an in analyses]
-    return Measured(classes, positions, labelled, results)
+            obs = _evaluate(an, C, classes, positions, labelled, cfg)
+            ci, stats = fi_check.analysis_intervals(an, C, classes, positions, labelled, cfg, obs)
+            measured.append((an, obs, ci, stats))
+    ctx.progress(f"fairness: intervals and family-wise tests over {len(measured)} attribute set(s)")
+    family, tested = fi_check.settle(
+        {(an.name, k): s for an, _, _, stats in measured for k, s in stats.items()},
+        [(an.name, k) for an, _, _, stats in measured for k in _verdict_keys(an, cfg, labelled, stats)],
+        cfg.confidence, cfg.correction, [an.name for an, *_ in measured])
+    results = []
+    for an, obs, ci, stats in measured:
+        mine = {k: tested[(an.name, k)] for k in stats}
+        ci.update({k: t.interval for k, t in mine.items()})
+        results.append((an, obs, ci, mine))
+    return Measured(classes, positions, labelled, family, results)
 
 
 def _classification(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Series], wanted, bins,
-                    res: CheckResult) -> list[dict]:
+                    res: CheckResult) -> tuple[list[dict], fi_check.Family]:
     m = measure_classification(ctx, cfg, labels, wanted, bins, res)
-    multiclass = len(m.positions) > 1
-    return [_report_classification(ctx, an, obs, ci, m.classes, m.positions, m.labelled, multiclass, cfg, res, bins)
-            for an, obs, ci in m.results]
+    card = getattr(ctx.card, "card", None)
+    learns = bool(card is not None and card.continues_learning)
+    return [_report_classification(ctx, an, obs, ci, tested, m, cfg, res, bins, learns)
+            for an, obs, ci, tested in m.results], m.family
 
 
-def _report_classification(ctx, an: Analysis, obs, ci, classes, positions, labelled, multiclass, cfg, res, bins) -> dict:
+def _report_classification(ctx, an: Analysis, obs, ci, tested, m: Measured, cfg, res, bins, learns: bool) -> dict:
+    classes, positions, labelled = m.classes, m.positions, m.labelled
+    multiclass = len(positions) > 1
+    nan = (float("nan"), float("nan"))
     chart = evidence.chart_classification(ctx, an, obs, ci, classes, positions, labelled, cfg)
     res.findings.extend(_small_group_findings(an, cfg))
     comparable = an.eligible.sum() >= 2
@@ -489,7 +548,7 @@ def _report_classification(ctx, an: Analysis, obs, ci, classes, positions, label
             for crit in fm.PARITY:
                 for scale in ("difference", "ratio"):
                     k = f"{crit}_{scale}"
-                    _put(res, f"{prefix}.{k}", obs[(cls, k)], ci[(cls, k)])
+                    _put(res, f"{prefix}.{k}", obs[(cls, k)], ci.get((cls, k), nan))
     disparities = []
     if comparable:
         for crit in fm.PARITY:
@@ -497,9 +556,9 @@ def _report_classification(ctx, an: Analysis, obs, ci, classes, positions, label
                 continue
             for scale in ("difference", "ratio"):
                 k = f"{crit}_{scale}"
-                _put(res, f"fairness.{an.name}.{k}", obs[("*", k)], ci[("*", k)])
-                value, lo_hi = float(obs[("*", k)]), ci[("*", k)]
-                interval = (float(lo_hi[0]), float(lo_hi[1])) if np.all(np.isfinite(lo_hi)) else None
+                t = tested[("*", k)]
+                _put(res, f"fairness.{an.name}.{k}", obs[("*", k)], t.interval)
+                value = float(obs[("*", k)])
                 worst_cls = None
                 if multiclass:
                     per = [float(obs[(classes[p], k)]) for p in positions]
@@ -507,24 +566,27 @@ def _report_classification(ctx, an: Analysis, obs, ci, classes, positions, label
                     worst_cls = classes[positions[int(pick(per))]] if np.isfinite(per).any() else None
                 if scale in cfg.criteria.get(crit, []):
                     cls = worst_cls or classes[positions[0]]
-                    band = [{k: r[k] for k in ("group", "ratio", "ratio_ci_low", "ratio_ci_high", "ratio_status")}
+                    band = [{k: r[k] for k in ("group", "ratio", "ratio_ci_low", "ratio_ci_high", "ratio_status",
+                                               "significant")}
                             for r in ref_rows if r["rate"] == "selection_rate" and r.get("class", cls) == cls]
                     extra = {"versus_reference": band} if crit == "demographic_parity" and scale == "ratio" else None
-                    res.findings.append(_disparity_finding(an, crit, scale, value, interval, obs, cls, multiclass,
+                    res.findings.append(_disparity_finding(an, crit, scale, value, t, m.family, obs, cls, multiclass,
                                                            cfg, chart, extra))
-                disparities.append({"metric": k, "value": _num(value), "ci_low": _num(lo_hi[0]), "ci_high": _num(lo_hi[1]),
-                                    "scale": scale, "method": "between_groups", "signed": False,
+                disparities.append({"metric": k, "value": _num(value), "ci_low": _num(t.interval[0]),
+                                    "ci_high": _num(t.interval[1]), "scale": scale, "method": "between_groups",
+                                    "signed": False, "ci_method": t.method, "ci_coverage": t.coverage,
+                                    "ci_simultaneous_over_family": t.simultaneous, "p_value": t.p_value,
+                                    "p_adjusted": t.p_adjusted, "significant": t.significant,
                                     "threshold": cfg.ratio_threshold if scale == "ratio" else cfg.difference_threshold,
                                     **({"class": worst_cls} if multiclass else {})})
     train_eps = _train_epsilon(ctx, an, bins, classes, cfg) if labelled and comparable else None
     if comparable and cfg.amplification.enabled and labelled:
         for k in ("biasamp", "df_amplification", "df_epsilon_labels", "df_epsilon_predictions"):
             if ("*", k) in obs:
-                _put(res, f"bias_amplification.{an.name}.{k}", obs[("*", k)], ci[("*", k)] if k in
-                     ("biasamp", "df_amplification") else None)
+                _put(res, f"bias_amplification.{an.name}.{k}", obs[("*", k)], ci.get(("*", k), nan))
         if train_eps is not None:
             res.metrics[f"bias_amplification.{an.name}.df_epsilon_train_labels"] = train_eps
-        res.findings.extend(_amplification_findings(an, obs, ci, cfg, train_eps))
+        res.findings.extend(_amplification_findings(an, obs, tested, m.family, cfg, train_eps, learns))
     return {"attribute": an.name, "attributes": list(an.attrs), "kind": "intersection" if len(an.attrs) > 1 else "single",
             "reference_group": an.groups[an.ref], "reference_rule": an.ref_rule, "groups": rows,
             "versus_reference": ref_rows,
@@ -533,6 +595,7 @@ def _report_classification(ctx, an: Analysis, obs, ci, classes, positions, label
                                                                "df_epsilon_predictions") if ("*", k) in obs}
             | ({"df_epsilon_train_labels": train_eps, "biasamp_direction_from": an.direction_source}
                if comparable and labelled else {}),
+            "special_category": [a for a in an.attrs if cfg.is_special_category(a)],
             "small_groups": [g for g, e in zip(an.groups, an.eligible) if not e]}
 
 
@@ -556,11 +619,13 @@ def _put(res: CheckResult, key: str, value: Any, ci: Any = None, i: int | None =
 
 # --- regression --------------------------------------------------------------------------------
 
-def _regression(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Series], wanted, res: CheckResult) -> list[dict]:
+def _regression(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Series], wanted,
+                res: CheckResult) -> tuple[list[dict], fi_check.Family]:
     pred = np.asarray(ctx.predictions.y_pred, dtype=float)
     y = ctx.data.y.to_numpy(dtype=float) if ctx.data.y is not None else None
     lab = pd.DataFrame(labels)
-    items = []
+    thr = cfg.regression_difference_threshold
+    items, stats, verdicts = [], {}, []
     for combo in wanted:
         key = _joined(lab[list(combo)])
         cat = pd.Categorical(key)
@@ -570,23 +635,23 @@ def _regression(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Ser
         eligible = n >= cfg.min_group_size
         name = fm.JOIN.join(combo)
         ref, rule = _reference(name, groups, n, eligible, cfg, res)
-        items.append((Analysis(name, combo, None, groups, np.arange(len(groups)), n, eligible, ref, rule), codes))
-    rng = ctx.rng("fairness.bootstrap")
-    draws: dict[str, dict[str, list]] = {an.name: {} for an, _ in items}
-    batch = max(1, min(cfg.n_boot, 5_000_000 // max(1, len(pred))))
-    done = 0
-    while done < cfg.n_boot:
-        b = min(batch, cfg.n_boot - done)
-        idx = rng.integers(0, len(pred), size=(b, len(pred)))
-        for an, codes in items:
-            for k, v in fm.regression_stats(fm.regression_sums(codes, len(an.groups), pred, y, idx), an.eligible,
-                                            an.ref).items():
-                draws[an.name].setdefault(k, []).append(v)
-        done += b
+        an = Analysis(name, combo, None, groups, np.arange(len(groups)), n, eligible, ref, rule)
+        items.append((an, S))
+        for column, metric in ((1, "mean_prediction"), (2, "mae")):
+            if column == 2 and y is None:
+                continue
+            for scale, st in fi.mean_statistics(S, eligible, column).items():
+                stats[(name, f"{metric}_{scale}")] = st
+        if thr is not None and eligible.sum() >= 2:
+            verdicts.append((name, "mean_prediction_difference"))
+    family, tested = fi_check.settle(stats, verdicts, cfg.confidence, cfg.correction, [an.name for an, _ in items])
+    nan = (float("nan"), float("nan"))
     reports = []
-    for an, codes in items:
-        obs = fm.regression_stats(fm.regression_sums(codes, len(an.groups), pred, y), an.eligible, an.ref)
-        ci = {k: fm.percentile_interval(np.concatenate(v), cfg.confidence) for k, v in draws[an.name].items()}
+    for an, S in items:
+        obs = fm.regression_stats(S, an.eligible, an.ref)
+        ci = {f"group.{m}": fi.mean_intervals(S, c, cfg.confidence) for c, m in ((1, "mean_prediction"), (2, "mae"))}
+        mine = {k: t for (a, k), t in tested.items() if a == an.name}
+        ci.update({k: t.interval for k, t in mine.items()})
         res.findings.extend(_small_group_findings(an, cfg))
         chart = evidence.chart_regression(ctx, an, obs, ci, cfg)
         for i, g in enumerate(an.groups):
@@ -600,36 +665,44 @@ def _regression(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Ser
             for k in ("mean_prediction_difference", "mean_prediction_ratio", "mae_difference", "mae_ratio"):
                 if k.startswith("mae") and y is None:
                     continue
-                _put(res, f"fairness.{an.name}.{k}", obs[k], ci[k])
-                disparities.append({"metric": k, "value": _num(obs[k]), "ci_low": _num(ci[k][0]),
-                                    "ci_high": _num(ci[k][1]), "method": "between_groups",
-                                    "scale": k.rsplit("_", 1)[1]})
-            res.findings.append(_regression_finding(an, obs, ci, cfg, chart))
+                t = mine.get(k)
+                lo_hi = t.interval if t else nan
+                _put(res, f"fairness.{an.name}.{k}", obs[k], lo_hi)
+                disparities.append({"metric": k, "value": _num(obs[k]), "ci_low": _num(lo_hi[0]),
+                                    "ci_high": _num(lo_hi[1]), "method": "between_groups",
+                                    "scale": k.rsplit("_", 1)[1], "ci_method": t.method if t else None,
+                                    "p_value": t.p_value if t else None, "p_adjusted": t.p_adjusted if t else None})
+            res.findings.append(_regression_finding(an, obs, mine["mean_prediction_difference"], family, cfg, chart))
         rows = evidence.regression_rows(an, obs, ci, cfg)
         reports.append({"attribute": an.name, "attributes": list(an.attrs),
                         "kind": "intersection" if len(an.attrs) > 1 else "single",
                         "reference_group": an.groups[an.ref], "reference_rule": an.ref_rule, "groups": rows,
                         "disparities": disparities, "chart": chart,
                         "small_groups": [g for g, e in zip(an.groups, an.eligible) if not e]})
-    return reports
+    return reports, family
 
 
-def _regression_finding(an: Analysis, obs, ci, cfg: FairnessConfig, chart: str | None) -> Finding:
+def _regression_finding(an: Analysis, obs, t: fi_check.Tested, family: fi_check.Family, cfg: FairnessConfig,
+                        chart: str | None) -> Finding:
     k = "mean_prediction_difference"
-    value, lo_hi = float(obs[k]), ci[k]
-    interval = (float(lo_hi[0]), float(lo_hi[1])) if np.all(np.isfinite(lo_hi)) else None
+    value = float(obs[k])
+    interval = t.interval if all(np.isfinite(t.interval)) else None
     thr = cfg.regression_difference_threshold
-    status = "pass" if thr is None else interval_status(interval or (value, value), thr, higher_is_better=False)
+    status = "pass" if thr is None else fi_check.verdict(interval, thr, False, t.significant)
     mae = f" MAE ratio (min/max) {_f(float(obs['mae_ratio']))}." if np.isfinite(obs["mae_ratio"]) else ""
     return Finding.make(
         NAME, f"Mean prediction difference ({an.name})", status=status,
         severity=Severity.info if status == "pass" else cfg.severity, metric=f"fairness.{an.name}.{k}", value=value,
-        threshold=thr, ci=interval, references=[R_BIAS, R_MEASURES, R_GROUPS], evidence=[chart] if chart else [],
+        threshold=thr, ci=interval, references=_references(an, cfg, R_BIAS, R_MEASURES, R_GROUPS),
+        evidence=[chart] if chart else [],
         detail=f"Mean prediction differs by {_f(value)} (max − min across groups of '{an.name}'"
-               + (f", {cfg.confidence:.0%} CI {_f(interval[0])}–{_f(interval[1])}" if interval else "") + ")."
-               + mae + (" No threshold is declared for regression outputs (units of the target)." if thr is None
-                        else f" {_status_text(status, 'difference', thr).capitalize()}."),
-        data={"scale": "difference", "method": "between_groups", "units": "target"})
+               + (f", interval {_f(interval[0])}–{_f(interval[1])}" if interval else "") + ")."
+               + mae + (" No threshold is declared for regression outputs (units of the target), so no verdict is "
+                        f"made; p = {t.p_value:.3g} for equal means." if thr is None
+                        else f" {_verdict_text(status, t.significant, interval, 'difference', thr).capitalize()}. "
+                             + fi_check.describe(t, family))
+               + f" Interval method: {t.method}.",
+        data={"scale": "difference", "method": "between_groups", "units": "target", **t.data(family)})
 
 
 # --- proxies --------------------------------------------------------------------------------
@@ -658,7 +731,7 @@ def _proxies(ctx: AuditContext, cfg: FairnessConfig, labels: dict[str, pd.Series
     for p in strong:
         res.findings.append(Finding.make(
             NAME, f"'{p['feature']}' is a proxy for '{p['attribute']}'", status=Status.warn,
-            severity=cfg.proxies.severity, metric=f"fairness.proxy.{p['attribute']}.{p['feature']}",
+            severity=cfg.proxy_severity, metric=f"fairness.proxy.{p['attribute']}.{p['feature']}",
             group=p["group"], value=p["score"], threshold=cfg.proxies.auc_threshold, references=[R_BIAS, R_MEASURES],
             detail=f"On its own, '{p['feature']}' identifies membership of '{p['group']}' in '{p['attribute']}' with "
                    f"ROC AUC {_f(p['score'])} (cross-fitted target encoding; normalised mutual information "
@@ -688,15 +761,28 @@ def prepare_inputs(ctx: AuditContext, cfg: FairnessConfig, res: CheckResult):
     return labels, info, bins, _analyses_wanted(ctx, cfg, list(labels), res)
 
 
+def _special_category_findings(cfg: FairnessConfig, labels: dict[str, pd.Series]) -> list[Finding]:
+    return [Finding.make(
+        NAME, f"Special-category data processed for bias detection: {a}", status=Status.passed, severity=Severity.info,
+        metric=f"fairness.{a}.special_category", references=[R_SPECIAL],
+        detail=f"'{a}' is a special category of personal data (GDPR Art. 9(1)); the audit processes it only to detect "
+               "bias. Art. 10(5) allows this strictly for bias detection and correction, under the safeguards of its "
+               "points (a)-(f), which a person must record (they are manual obligations in the obligations matrix).",
+        data={"attribute": a, "policy_list": "fairness.special_categories"})
+        for a in labels if cfg.is_special_category(a)]
+
+
 def run(ctx: AuditContext, cfg: FairnessConfig) -> CheckResult:
     res = CheckResult()
     labels, info, bins, wanted = prepare_inputs(ctx, cfg, res)
+    res.findings.extend(_special_category_findings(cfg, labels))
     reports: list[dict] = []
+    family = None
     if wanted:
         if ctx.model.task == "regression":
-            reports = _regression(ctx, cfg, labels, wanted, res)
+            reports, family = _regression(ctx, cfg, labels, wanted, res)
         else:
-            reports = _classification(ctx, cfg, labels, wanted, bins, res)
+            reports, family = _classification(ctx, cfg, labels, wanted, bins, res)
     if ctx.data.label is None:
         res.findings.append(Finding.make(
             NAME, "No labels: only selection-rate parity measured", status=Status.warn, severity=Severity.low,
@@ -707,13 +793,13 @@ def run(ctx: AuditContext, cfg: FairnessConfig) -> CheckResult:
     proxy_rows = _proxies(ctx, cfg, labels, res) if cfg.proxies.enabled and labels else []
     tables = evidence.write_tables(ctx, reports, cfg) if reports else {}
     res.details = {
-        "task": ctx.model.task, "rows": ctx.population.rows if ctx.population is not None else len(ctx.data.frame), "labelled": ctx.data.label is not None,
-        "positive_label": ctx.positive_label, "attributes_info": info,
-        "settings": {"n_boot": cfg.n_boot, "confidence": cfg.confidence, "bootstrap": "multinomial over group×y×ŷ cells "
-                     "(equivalent to a non-stratified row bootstrap)", "min_group_size": cfg.min_group_size,
+        "task": ctx.model.task, "rows": ctx.population.rows if ctx.population is not None else len(ctx.data.frame),
+        "labelled": ctx.data.label is not None, "positive_label": ctx.positive_label, "attributes_info": info,
+        "settings": {"confidence": cfg.confidence, "min_group_size": cfg.min_group_size,
                      "ratio_threshold": cfg.ratio_threshold, "ratio_band": [cfg.ratio_threshold, 1 / cfg.ratio_threshold],
                      "difference_threshold": cfg.difference_threshold, "method": "between_groups (Fairlearn)",
-                     "domain": ctx.domain},
+                     "intervals": dict(fi.CI_METHODS), "correction": cfg.correction,
+                     **(family.describe() if family else {}), "domain": ctx.domain},
         "analyses": reports, "proxies": proxy_rows, "tables": tables,
     }
     return res

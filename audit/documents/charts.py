@@ -30,7 +30,7 @@ def font_families() -> list[str]:
 
 
 def performance_chart(src: Sources, t: Text) -> bytes | None:
-    """Point estimates with their bootstrap CIs and the declared thresholds, one row per metric."""
+    """Point estimates with their intervals and the declared thresholds, one row per metric."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -104,13 +104,33 @@ def composition_tables(src: Sources, t: Text) -> list[Table]:
                   kind="groups")]
 
 
+def _interval_cell(t: Text, row: dict) -> str:
+    """The interval, its coverage (simultaneous over the family for a verdict statistic) and its method."""
+    cell = t.ci((row.get("ci_low"), row.get("ci_high")))
+    cov = row.get("ci_coverage")
+    if isinstance(cov, (int, float)):
+        cell += f"\n{cov:.2%}" + (f" ({t.l('simultaneous')})" if row.get("ci_simultaneous_over_family") else "")
+    return cell + (f"\n{row['ci_method']}" if row.get("ci_method") else "")
+
+
+def _p_cell(t: Text, row: dict) -> str:
+    p, adj = row.get("p_value"), row.get("p_adjusted")
+    if not isinstance(p, (int, float)):
+        return "—"
+    return f"{p:.3g}" + (f"\n{t.l('adjusted')} {adj:.3g}" if isinstance(adj, (int, float)) else "")
+
+
 def fairness(src: Sources, t: Text) -> list[Block]:
     d, analyses = _details_with(src, "fairness", "analyses")
     out: list[Block] = []
     st = d.get("settings") or {}
-    out.append(Paragraph(t("checks", "fairness_intro", n_boot=st.get("n_boot", "—"), ratio=st.get("ratio_threshold", "—"),
+    methods = st.get("intervals") or {}
+    out.append(Paragraph(t("checks", "fairness_intro", ratio=st.get("ratio_threshold", "—"),
                            difference=st.get("difference_threshold", "—"), min_size=st.get("min_group_size", "—"),
-                           method=st.get("method", "—"))))
+                           method=st.get("method", "—"), rate_method=methods.get("rate", "—"),
+                           difference_method=methods.get("difference", "—"), ratio_method=methods.get("ratio", "—"),
+                           family_size=st.get("family_size", "—"), correction=st.get("correction", "—"),
+                           alpha=st.get("alpha", "—"))))
     tables = {id(a): tab for a, tab in zip([a for a in analyses if a.get("groups")], fairness_group_tables(src, t))}
     for a in analyses:
         out.append(Paragraph(f"{t.column('attribute')}: {a.get('attribute')}", style="label"))
@@ -118,12 +138,14 @@ def fairness(src: Sources, t: Text) -> list[Block]:
             out.append(tables[id(a)])
         disp = a.get("disparities") or []
         if disp:
-            out.append(Table([t.l("metric"), t.l("value"), t.l("ci95"), t.l("threshold"), t.column("scale")],
-                             [[t.term(x.get("metric", "")), t.num(x.get("value")), t.ci((x.get("ci_low"), x.get("ci_high"))),
-                               t.num(x.get("threshold")), f"{t.term(x.get('scale', ''))} · {x.get('method', '')}"]
+            out.append(Table([t.l("metric"), t.l("value"), t.l("interval"), t.column("p_value"), t.l("threshold"),
+                              t.column("scale")],
+                             [[t.term(x.get("metric", "")), t.num(x.get("value")), _interval_cell(t, x),
+                               _p_cell(t, x), t.num(x.get("threshold")),
+                               f"{t.term(x.get('scale', ''))} · {x.get('method', '')}"]
                               for x in disp],
                              caption=t("checks", "disparities_caption", attribute=a.get("attribute", "—")),
-                             numeric=[False, True, True, True, False]))
+                             numeric=[False, True, True, True, True, False]))
         vs = a.get("versus_reference") or []
         if vs:
             out.append(Table([t.l("group"), t.column("reference"), t.column("rate"), t.column("difference"), t.l("status"),

@@ -2,19 +2,15 @@
 
 Map-reduce shape: `count_table(chunk, ...)` runs on any data partition, tables add with `+`
 (levels are aligned), and every metric below is a function of the dense count array,
-vectorised over leading axes so bootstrap replicates ride along for free.
-
-A non-stratified row bootstrap produces cell counts that are exactly Multinomial(n, observed
-proportions); `multinomial_replicates` draws those counts directly (O(cells) per replicate).
+vectorised over leading axes. Intervals and tests are in `fairness_inference`.
 Comparisons follow Fairlearn's `between_groups` convention: difference = max - min,
 ratio = min / max, over the groups that meet the minimum size.
 """
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -207,17 +203,11 @@ def classification_stats(C: np.ndarray, pos: int, eligible: np.ndarray, ref: int
 
 # --- regression: per-group sums (also partition-additive) ----------------------------------
 
-def regression_sums(codes: np.ndarray, n_groups: int, pred: np.ndarray, y: np.ndarray | None,
-                    weights_idx: np.ndarray | None = None) -> np.ndarray:
-    """(..., G, 3) sums of [1, prediction, |error|] per group; `weights_idx` (B, n) resamples rows."""
+def regression_sums(codes: np.ndarray, n_groups: int, pred: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+    """(G, 5) sums of [1, prediction, |error|, prediction^2, error^2] per group."""
     err = np.abs(pred - y) if y is not None else np.full(len(pred), np.nan)
-    cols = [np.ones(len(pred)), pred.astype(float), err]
-    if weights_idx is None:
-        return np.stack([np.bincount(codes, weights=c, minlength=n_groups) for c in cols], axis=-1)
-    b = weights_idx.shape[0]
-    flat = (np.arange(b)[:, None] * n_groups + codes[weights_idx]).ravel()
-    return np.stack([np.bincount(flat, weights=c[weights_idx].ravel(), minlength=b * n_groups).reshape(b, n_groups)
-                     for c in cols], axis=-1)
+    cols = [np.ones(len(pred)), pred.astype(float), err, pred.astype(float) ** 2, err ** 2]
+    return np.stack([np.bincount(codes, weights=c, minlength=n_groups) for c in cols], axis=-1)
 
 
 def regression_stats(S: np.ndarray, eligible: np.ndarray, ref: int) -> dict[str, np.ndarray]:
@@ -227,28 +217,3 @@ def regression_stats(S: np.ndarray, eligible: np.ndarray, ref: int) -> dict[str,
         out[f"{m}_difference"], out[f"{m}_ratio"] = between_groups(out[f"group.{m}"], eligible)
         out[f"ref_difference.{m}"], out[f"ref_ratio.{m}"] = versus_reference(out[f"group.{m}"], ref)
     return out
-
-
-# --- bootstrap -------------------------------------------------------------------------------
-
-def multinomial_replicates(counts: np.ndarray, n_boot: int, rng: np.random.Generator,
-                           max_cells: int = 4_000_000) -> Iterator[np.ndarray]:
-    """Yield batches (b, *counts.shape) of count tables distributed as a row bootstrap of the data."""
-    flat = counts.ravel().astype(np.int64)
-    total = int(flat.sum())
-    p = flat / total
-    batch = max(1, min(n_boot, max_cells // max(1, flat.size)))
-    done = 0
-    while done < n_boot:
-        b = min(batch, n_boot - done)
-        yield rng.multinomial(total, p, size=b).reshape((b,) + counts.shape)
-        done += b
-
-
-def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over axis 0, ignoring replicates where the statistic is undefined."""
-    alpha = (1 - confidence) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: the interval is undefined
-        lo, hi = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)
-    return lo, hi
