@@ -31,12 +31,13 @@ def load_card(path: Path) -> LoadedCard:
         raise AuditInputError(str(e), source=e.source or str(path)) from None
 
 
-def classify_card(card: Any, as_of: date | None = None, overlays: Iterable[str] = ()) -> Classification | None:
-    """Classify as of `as_of` (default: today, UTC) with the 2024 text; overlays only when asked."""
+def classify_card(card: Any, as_of: date | None = None, overlays: Iterable[str] = (),
+                  as_enacted: bool = False) -> Classification | None:
+    """Classify under the text in force on `as_of` (default: today, UTC), amendments in force included."""
     if card is None:
         return None
     try:
-        return classify(card, as_of=as_of, overlays=overlays)
+        return classify(card, as_of=as_of, overlays=overlays, as_enacted=as_enacted)
     except RegulationError as e:
         raise AuditInputError(str(e), source=REGULATION_SOURCE) from None
 

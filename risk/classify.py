@@ -1,4 +1,4 @@
-"""Classify a system card against the regulation data, as of a date, with optional overlays.
+"""Classify a system card against the text in force on a date: the regulation plus its amendments in force.
 
 Rule outcomes (three-valued):
   fires       condition true, no exception established
@@ -306,13 +306,43 @@ def _obligation(ob: Obligation, ev: _Evaluator, dates: _Dates, reg: Regulation,
                   for e in ob.evidence])
 
 
+def layers_in_force(reg: Regulation, as_of: date, requested: Iterable[str] = (),
+                    as_enacted: bool = False) -> list[tuple[Overlay, str]]:
+    """The amendments that make up the text on `as_of`: every layer in force on that date, plus layers
+    asked for by id (`requested`: proposals or layers not yet in force); none with `as_enacted`."""
+    requested = _unique(requested)
+    if as_enacted and requested:
+        raise RegulationError("--as-enacted evaluates the original text: it cannot be combined with overlays")
+    wanted = {o: "requested" for o in requested}
+    for o in reg.overlays.overlays:
+        if not as_enacted and o.in_force is not None and o.in_force <= as_of:
+            wanted[o.id] = "in_force"
+    return [(o, wanted[o.id]) for o in (reg.overlay(i) for i in wanted)]
+
+
+def consolidated_version(reg: Regulation, layers: list[tuple[Overlay, str]], as_of: date) -> str:
+    text = f"{reg.index.edition}"
+    if not layers:
+        return f"{text}, as enacted (no amendment applied), evaluated as of {as_of.isoformat()}"
+    parts = []
+    for o, how in layers:
+        when = (f"in force since {o.in_force.isoformat()}" if how == "in_force" else
+                f"applied on request{f', in force from {o.in_force.isoformat()}' if o.in_force else ', not in force'}")
+        parts.append(f"{o.title} ({o.oj_ref or 'no OJ reference'}; {when}; "
+                     f"{'verified' if o.verified_against_oj else 'not verified'} against the OJ)")
+    return f"{text}, as amended by {'; '.join(parts)}, consolidated as of {as_of.isoformat()}"
+
+
 def classify(card: SystemCard | LoadedCard, as_of: date | None = None, overlays: Iterable[str] = (),
-             regulation: str = DEFAULT_REGULATION) -> Classification:
-    """Tier, citations, duties and obligations of `card` under the regulation as of `as_of` (default: today, UTC)."""
+             regulation: str = DEFAULT_REGULATION, as_enacted: bool = False) -> Classification:
+    """Tier, citations, duties and obligations of `card` under the text in force on `as_of` (default: today,
+    UTC): the enacted regulation plus every amendment in force on that date (`as_enacted`: the original text;
+    `overlays`: also apply these layers by id)."""
     system = card.card if isinstance(card, LoadedCard) else card
     as_of = as_of or datetime.now(timezone.utc).date()
     reg = load_regulation(regulation)
-    active = [reg.overlay(o) for o in _unique(overlays)]
+    layers = layers_in_force(reg, as_of, overlays, as_enacted)
+    active = [o for o, _ in layers]
     ev = _Evaluator(system, _active_rules(reg, active))
     for rid in ev.order:
         if not ev.rules[rid].overrides:  # exceptions are evaluated when the rule they qualify needs them
@@ -362,9 +392,11 @@ def classify(card: SystemCard | LoadedCard, as_of: date | None = None, overlays:
         regulation=RegulationRef(name=reg.name, version=reg.version, checksum=reg.checksum,
                                  edition=reg.index.edition, eli=reg.index.eli,
                                  legal_signoff=reg.index.review.legal_signoff),
+        as_enacted=as_enacted, consolidated_version=consolidated_version(reg, layers, as_of),
         overlays=[OverlayRef(id=o.id, title=o.title, status=o.status, verified_against_oj=o.verified_against_oj,
+                             in_force=o.in_force, oj_ref=o.oj_ref, applied=how, sources=list(o.sources),
                              marks=list(o.marks), notes=[c.description for c in o.changes if c.kind == "note"])
-                  for o in active],
+                  for o, how in layers],
         tier=tier, citations=_unique(citations), tier_applies_from=tier_from,
         tier_in_effect=tier == "minimal" or any(d.in_effect for d in tier_dates),
         transparency=transparency, gpai=gpai, fria_required=fria_required,

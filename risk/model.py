@@ -22,10 +22,16 @@ class RegulationRef(BaseModel):
 
 
 class OverlayRef(BaseModel):
+    """An amendment layer that is part of the text evaluated."""
     id: str
     title: str
     status: str
     verified_against_oj: bool
+    in_force: dt.date | None = Field(None, description="Entry into force of the amending act.")
+    oj_ref: str | None = Field(None, description="Official Journal reference, as reported.")
+    applied: Literal["in_force", "requested"] = Field(
+        "in_force", description="in_force: in force on the evaluation date; requested: asked for by id.")
+    sources: list[str] = Field(default_factory=list)
     marks: list[str]
     notes: list[str] = Field(default_factory=list, description="Reported changes without a computed effect.")
 
@@ -123,7 +129,9 @@ class Classification(BaseModel):
     system: str
     as_of: dt.date
     regulation: RegulationRef
-    overlays: list[OverlayRef]
+    as_enacted: bool = Field(False, description="True: the original text, no amendment applied.")
+    consolidated_version: str = Field("", description="The text evaluated: the act and every amendment applied.")
+    overlays: list[OverlayRef] = Field(description="Amendment layers applied (see consolidated_version).")
     tier: TierName
     citations: list[str]
     tier_applies_from: dt.date | None

@@ -198,9 +198,13 @@ class OverlayChange(_Strict):
 
 
 class Overlay(_Strict):
+    """An amendment as a dated layer: in force from `in_force` (None: not in force, applied only on request)."""
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
     status: Literal["proposed", "adopted_pending_oj", "adopted", "in_force"]
+    in_force: dt.date | None = Field(None, description="Entry into force of the amending act; from this date the "
+                                                          "layer is part of the consolidated text.")
+    oj_ref: str | None = Field(None, description="Official Journal reference of the amending act, as reported.")
     verified_against_oj: bool
     marks: tuple[Mark, ...] = ()
     procedure: str

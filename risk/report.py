@@ -21,9 +21,12 @@ def render_text(c: Classification, trace: bool = True) -> str:
     reg = c.regulation
     lines.append(f"System:        {c.system}")
     lines.append(f"As of:         {c.as_of}   ({reg.name} {reg.version}, {reg.edition}, checksum {reg.checksum[:12]})")
+    lines.append(f"Text:          {c.consolidated_version}")
     for o in c.overlays:
-        lines.append(f"Overlay:       {o.id} - {o.title} [{', '.join(o.marks) or 'unmarked'}; "
-                     f"status {o.status}; {'verified' if o.verified_against_oj else 'NOT verified'} against the OJ]")
+        how = f"in force since {o.in_force}" if o.applied == "in_force" else "applied on request"
+        lines.append(f"Amendment:     {o.id} - {o.title}, {o.oj_ref or 'no OJ reference'} [{how}; "
+                     f"{', '.join(o.marks) or 'unmarked'}; {'verified' if o.verified_against_oj else 'NOT verified'} "
+                     f"against the OJ; sources: {', '.join(o.sources) or '-'}]")
     when = (f"applies from {c.tier_applies_from}, {'in effect' if c.tier_in_effect else 'NOT yet in effect'}"
             if c.tier_applies_from else "")
     lines.append(f"Tier:          {TIER_LABEL[c.tier]}" + (f"   [{when}]" if when else ""))

@@ -31,7 +31,7 @@ BASE = {
     "practices": {k: False for k in (
         "subliminal_or_manipulative_causing_harm", "exploits_vulnerabilities_causing_harm", "social_scoring_detrimental",
         "crime_risk_solely_profiling", "untargeted_facial_scraping", "emotion_recognition_workplace_or_education",
-        "biometric_categorisation_sensitive_traits", "realtime_rbi_public_law_enforcement")},
+        "biometric_categorisation_sensitive_traits", "realtime_rbi_public_law_enforcement", "generates_ncii_or_csam")},
     "annex_iii": [], "derogation": [], "profiling": False,
     "annex_i": {"legislation": [], "third_party_conformity": None},
     "transparency": {k: False for k in ("interacts_with_people", "generates_synthetic_content",
@@ -55,8 +55,8 @@ def make(**changes):
     return parse_card(card)
 
 
-def run(as_of=TODAY, overlays=(), **changes):
-    return classify(make(**changes), as_of=as_of, overlays=overlays)
+def run(as_of=TODAY, overlays=(), as_enacted=False, **changes):
+    return classify(make(**changes), as_of=as_of, overlays=overlays, as_enacted=as_enacted)
 
 
 P = "practices."
@@ -252,46 +252,84 @@ def test_trace_names_the_facts_that_fired():
 
 # -- dates (Art. 113) and overlays ------------------------------------------------------------------
 
-def test_dates_follow_article_113():
+def test_dates_follow_article_113_of_the_enacted_text():
     emotion = {P + "emotion_recognition_workplace_or_education": True, P + "emotion_recognition_medical_or_safety": False}
-    assert not run(as_of=date(2025, 2, 1), **emotion).tier_in_effect
-    assert run(as_of=date(2025, 2, 2), **emotion).tier_in_effect
+    assert not run(as_enacted=True, as_of=date(2025, 2, 1), **emotion).tier_in_effect
+    assert run(as_enacted=True, as_of=date(2025, 2, 2), **emotion).tier_in_effect
     credit = {"annex_iii": ["5(b)"], "financial_fraud_detection": False}
-    early = run(as_of=date(2026, 1, 1), **credit)
+    early = run(as_enacted=True, as_of=date(2026, 1, 1), **credit)
     assert early.tier == "high" and not early.tier_in_effect and early.tier_applies_from == date(2026, 8, 2)
     obligations = {o.id: o for o in early.obligations}
     assert obligations["eu.aia.art.4"].in_effect and not obligations["eu.aia.art.10"].in_effect
-    product = run(as_of=date(2027, 8, 1), **{"annex_i.legislation": [1], "annex_i.third_party_conformity": True})
+    product = run(as_enacted=True, as_of=date(2027, 8, 1), **{"annex_i.legislation": [1], "annex_i.third_party_conformity": True})
     assert product.tier_applies_from == date(2027, 8, 2) and not product.tier_in_effect
     gpai = {"gpai.is_gpai": True, "gpai.training_flop": 1e23, "gpai.high_impact_capabilities": False,
             "gpai.commission_designated": False, "gpai.open_weights": False}
-    assert {o.id: o for o in run(**gpai).obligations}["eu.aia.art.53.1.c"].applies_from == date(2025, 8, 2)
-    legacy = {o.id: o for o in run(placed_on_market=date(2025, 1, 1), **gpai).obligations}
+    assert {o.id: o for o in run(as_enacted=True, **gpai).obligations}["eu.aia.art.53.1.c"].applies_from == date(2025, 8, 2)
+    legacy = {o.id: o for o in run(as_enacted=True, placed_on_market=date(2025, 1, 1), **gpai).obligations}
     assert legacy["eu.aia.art.53.1.c"].applies_from == date(2027, 8, 2)  # Art. 111(3)
-    public_legacy = run(placed_on_market=date(2025, 6, 1), significant_design_change=False, role="deployer",
+    public_legacy = run(as_enacted=True, placed_on_market=date(2025, 6, 1), significant_design_change=False, role="deployer",
                         deployer_type="public_body", annex_iii=["5(a)"])
     art9 = {o.id: o for o in public_legacy.obligations}["eu.aia.art.9"]
     assert art9.applies_from == date(2030, 8, 2) and art9.dates.basis == "Art. 111(2)"
 
 
-def test_omnibus_overlay_is_off_by_default_and_marked():
+def test_omnibus_applies_from_its_entry_into_force_and_is_named():
     credit = {"annex_iii": ["5(b)"], "financial_fraud_detection": False}
-    plain = run(**credit)
-    assert plain.overlays == [] and all(o.dates.overlay is None for o in plain.obligations)
-    over = run(overlays=["omnibus-2026"], **credit, **{P + "generates_ncii_or_csam": False})
-    assert over.overlays[0].id == "omnibus-2026" and "SECONDARY" in over.overlays[0].marks
-    assert over.overlays[0].verified_against_oj is False
-    art10 = {o.id: o for o in over.obligations}["eu.aia.art.10"]
+    before = run(as_of=date(2026, 7, 26), **credit)  # the day before the amendment entered into force
+    assert before.overlays == [] and all(o.dates.overlay is None for o in before.obligations)
+    assert before.tier_applies_from == date(2026, 8, 2) and "as enacted" in before.consolidated_version
+    after = run(**credit, **{P + "generates_ncii_or_csam": False})
+    layer = after.overlays[0]
+    assert layer.id == "omnibus-2026" and layer.applied == "in_force" and layer.in_force == date(2026, 7, 27)
+    assert "SECONDARY" in layer.marks and layer.verified_against_oj is False and layer.oj_ref and layer.sources
+    assert "Digital Omnibus" in after.consolidated_version and "not verified" in after.consolidated_version
+    art10 = {o.id: o for o in after.obligations}["eu.aia.art.10"]
     assert art10.applies_from == date(2027, 12, 2) and art10.dates.text_date == date(2026, 8, 2)
     assert art10.dates.overlay == "omnibus-2026.annex_iii_postponed" and "[SECONDARY]" in art10.dates.basis
-    assert not art10.in_effect and over.tier == "high"
-    # the reported NCII/CSAM prohibition exists only inside the overlay
-    ncii = {P + "generates_ncii_or_csam": True}
-    assert run(**ncii).tier == "minimal"
-    banned = run(overlays=["omnibus-2026"], **ncii)
-    assert banned.tier == "prohibited" and any("SECONDARY" in x for x in banned.citations)
-    assert run(overlays=["omnibus-2026"], as_of=date(2026, 12, 1), **ncii).tier_in_effect is False
+    assert not art10.in_effect and after.tier == "high" and not after.tier_in_effect
+    enacted = classify(make(**credit), as_of=TODAY, as_enacted=True)
+    assert enacted.overlays == [] and enacted.as_enacted and enacted.tier_in_effect
+    with pytest.raises(RegulationError):
+        classify(make(**credit), as_of=TODAY, as_enacted=True, overlays=["omnibus-2026"])
+    # a layer can still be applied on request before its entry into force (e.g. to plan ahead)
+    ahead = run(as_of=date(2026, 7, 1), overlays=["omnibus-2026"], **credit)
+    assert ahead.overlays[0].applied == "requested" and ahead.tier_applies_from == date(2027, 12, 2)
     assert load_regulation().date_entry("annex_iii_high_risk").date == date(2026, 8, 2)  # never overwritten
+
+
+# Dated cases held out from the data: (as_of, card changes) -> (tier, tier applies from, in effect).
+DATED = {
+    "Annex III credit after the amendment": (date(2026, 12, 7), {"annex_iii": ["5(b)"], "financial_fraud_detection": False},
+                                             ("high", date(2027, 12, 2), False)),
+    "Annex III credit before the amendment existed": (date(2026, 3, 1), {"annex_iii": ["5(b)"], "financial_fraud_detection": False},
+                                                      ("high", date(2026, 8, 2), False)),
+    "Annex III after the postponed date": (date(2027, 12, 2), {"annex_iii": ["4(a)"]}, ("high", date(2027, 12, 2), True)),
+    "Annex I product": (date(2027, 9, 1), {"annex_i.legislation": [1], "annex_i.third_party_conformity": True},
+                        ("high", date(2028, 8, 2), False)),
+    "NCII generator after the new ban": (date(2026, 12, 7), {P + "generates_ncii_or_csam": True},
+                                         ("prohibited", date(2026, 12, 2), True)),
+    "NCII generator before the new ban applies": (date(2026, 11, 30), {P + "generates_ncii_or_csam": True},
+                                                  ("prohibited", date(2026, 12, 2), False)),
+    "NCII generator before the amendment existed": (date(2026, 6, 1), {P + "generates_ncii_or_csam": True},
+                                                    ("minimal", None, True)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATED))
+def test_dated_cases_follow_the_text_in_force(case):
+    as_of, changes, (tier, start, in_effect) = DATED[case]
+    c = run(as_of=as_of, **changes)
+    assert (c.tier, c.tier_applies_from, c.tier_in_effect) == (tier, start, in_effect), c.consolidated_version
+
+
+def test_art_50_2_grace_for_systems_already_on_the_market():
+    synthetic = {"transparency.generates_synthetic_content": True, "transparency.assistive_editing_only": False}
+    legacy = {o.id: o for o in run(as_of=date(2026, 11, 1), placed_on_market=date(2026, 3, 1), **synthetic).obligations}
+    new = {o.id: o for o in run(as_of=date(2026, 11, 1), placed_on_market=date(2026, 9, 1), **synthetic).obligations}
+    art50 = next(k for k in legacy if k.startswith("eu.aia.art.50"))
+    assert legacy[art50].applies_from == date(2026, 12, 2) and not legacy[art50].in_effect
+    assert new[art50].applies_from == date(2026, 8, 2) and new[art50].in_effect
 
 
 # -- evidence rating ----------------------------------------------------------------------------------

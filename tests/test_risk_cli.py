@@ -31,19 +31,24 @@ def test_classify_json_has_tier_citations_obligations_and_card_hash():
     assert obligations["eu.aia.art.15"]["status"] == "missing"  # no audit considered
     assert obligations["eu.aia.art.17"]["status"] == "manual-only"
     assert "fairness" in obligations["eu.aia.art.10"]["checks"]
-    assert obligations["eu.aia.art.10"]["applies_from"] == "2026-08-02"
+    assert obligations["eu.aia.art.10"]["applies_from"] == "2027-12-02"  # Annex III as postponed by the Omnibus, in force on the date
     assert out["penalties"]["eu.aia.art.99.4"]["max_eur"] == 15_000_000
     fired = {t["rule"]: t for t in out["trace"] if t["status"] == "fires"}
     assert fired["eu.aia.anx.III.5.b"]["facts"] == {"annex_iii": ["5(b)"]}
 
 
-def test_classify_date_and_overlay_flags():
+def test_classify_date_and_amendment_flags():
     early = classify_json(CREDIT, "--date", "2026-01-15")
-    assert early["as_of"] == "2026-01-15" and early["tier_in_effect"] is False
-    over = classify_json(CREDIT, "--date", "2027-01-15", "--overlay", "omnibus-2026")
-    assert over["overlays"][0]["id"] == "omnibus-2026" and over["overlays"][0]["verified_against_oj"] is False
-    art9 = next(o for o in over["obligations"] if o["id"] == "eu.aia.art.9")
+    assert early["as_of"] == "2026-01-15" and early["tier_in_effect"] is False and early["overlays"] == []
+    later = classify_json(CREDIT, "--date", "2027-01-15")  # the Omnibus is in force: no flag needed
+    assert later["overlays"][0]["id"] == "omnibus-2026" and later["overlays"][0]["verified_against_oj"] is False
+    assert "Digital Omnibus" in later["consolidated_version"]
+    art9 = next(o for o in later["obligations"] if o["id"] == "eu.aia.art.9")
     assert art9["applies_from"] == "2027-12-02" and art9["in_effect"] is False and art9["dates"]["text_date"] == "2026-08-02"
+    enacted = classify_json(CREDIT, "--date", "2027-01-15", "--as-enacted")
+    assert enacted["overlays"] == [] and enacted["as_enacted"] is True and enacted["tier_in_effect"] is True
+    ahead = classify_json(CREDIT, "--date", "2026-05-01", "--overlay", "omnibus-2026")
+    assert ahead["overlays"][0]["applied"] == "requested"
 
 
 def test_classify_text_explains_why():

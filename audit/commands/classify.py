@@ -50,14 +50,18 @@ def classify_command(
         card: Path = typer.Argument(..., help="System card (YAML); see docs/schema/system-card.schema.json."),
         on: Optional[str] = typer.Option(None, "--date", help="Classify as of this date, YYYY-MM-DD (default: today, UTC)."),
         fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
-        overlay: list[str] = typer.Option([], "--overlay", help="Turn on an unverified amendment overlay, e.g. "
-                                                                 "omnibus-2026 [SECONDARY]; off by default."),
+        overlay: list[str] = typer.Option([], "--overlay", help="Also apply an amendment layer that is not in force "
+                                                                 "on the date (e.g. a proposal). Layers in force on "
+                                                                 "the date always apply."),
+        as_enacted: bool = typer.Option(False, "--as-enacted", help="Evaluate the original 2024 text, without any "
+                                                                     "amendment."),
         audit_id: Optional[str] = typer.Option(None, "--audit", help="Rate each obligation's evidence against this stored audit."),
         model: Optional[str] = typer.Option(None, "--model", help="Rate evidence against the latest audit of this registered model."),
         trace: bool = typer.Option(True, "--trace/--no-trace", help="Include the rule-by-rule trace in text output.")) -> None:
     """Classify a system card under the EU AI Act: tier (prohibited, high, transparency, minimal), the
     articles and Annex points that put it there, Art. 50 duties, GPAI status, FRIA, open questions for
-    legal review, and the obligations that apply on the date with the audit checks that evidence them."""
+    legal review, and the obligations that apply on the date with the audit checks that evidence them.
+    The text evaluated is the one in force on the date: the Act plus every amendment in force then."""
     from risk.evidence import rate_evidence
     from risk.report import render_text
 
@@ -71,7 +75,9 @@ def classify_command(
     if unknown:
         raise AuditInputError(f"unknown overlay(s) {unknown} (available: {', '.join(available_overlays())})",
                               source="--overlay")
-    classification = classify_card(loaded, as_of=as_of, overlays=overlay)
+    if as_enacted and overlay:
+        raise AuditInputError("--as-enacted evaluates the original text: drop --overlay", source="--as-enacted")
+    classification = classify_card(loaded, as_of=as_of, overlays=overlay, as_enacted=as_enacted)
     evidence = _audit_evidence(audit_id, model)
     if evidence is not None:
         source, ran, findings = evidence

@@ -445,6 +445,8 @@ def cover_rows(src: Sources, t: Text, generated_at: str) -> list[tuple[str, str]
             (t.l("policy"), f"{r.policy.name} {r.policy.version}"),
             (t.l("dataset"), f"{PurePosixPath(r.dataset.path).name} · {t.num(r.dataset.rows)} {t.l('rows')}"),
             (t.l("risk_tier"), t.term(f"tier.{tier}", str(tier)) if tier else t.l("not_classified")),
+            *([(t.l("law_text"), str(r.risk["consolidated_version"]))]
+              if (r.risk or {}).get("consolidated_version") else []),
             (t.l("generated"), t.when(generated_at)),
             (t.l("signoff"), f"{src.signoff.who} · {src.signoff.when}" if src.signoff else t.l("not_signed"))]
     return rows
