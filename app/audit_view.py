@@ -84,7 +84,7 @@ def _header(ctx: Ctx, result: Any, signoff: dict | None) -> None:
 # summary -------------------------------------------------------------------------------------
 RISK_SHOWN = {"tier", "trace", "proof_trace", "citations", "obligations", "open_questions", "needs_review",
               "tier_in_effect", "fria_required", "fria_citations"}
-EVIDENCE_ICON = {"evidenced": "●", "partial": "◐", "missing": "○", "manual-only": "✎"}
+EVIDENCE_ICON = {"evidenced": "●", "failing": "✖", "partial": "◐", "no-evidence": "○", "manual-only": "✎"}
 
 
 def _cell(v: Any) -> Any:

@@ -54,7 +54,7 @@ def assess(card: Any, classification: Any, ran: dict[str, str], findings: list[A
     """Return the `risk` block of audit.json and extra findings (e.g. missing required checks)."""
     if classification is None:
         return None, []
-    cited = [{"id": f.id, "status": f.status.value, "references": list(f.references)} for f in findings]
+    cited = [{"id": f.id, "check": f.check, "status": f.status.value} for f in findings]
     report = rate_evidence(classification, ran, cited, source="this audit")
     c = report.classification
     block = c.model_dump(mode="json")

@@ -296,12 +296,12 @@ def _obligation(ob: Obligation, ev: _Evaluator, dates: _Dates, reg: Regulation,
         id=ob.id, article=ob.article, title=ob.title, addressee=list(ob.addressee),
         binds_card_role=None if roles is None else any(r in ob.addressee for r in roles),
         conditional=applies is None, checks=ob.checks, supporting_checks=ob.supporting,
-        status="manual-only" if not ob.checks else "missing", automation=ob.automation,
+        status="manual-only" if not ob.checks else "no-evidence", automation=ob.automation,
         applies_from=resolved.date, in_effect=resolved.in_effect, dates=resolved, penalty=ob.penalty,
         penalty_via=ob.penalty_via, notes=notes, crosswalk=crosswalk,
         evidence=[EvidenceItem(id=e.id, point=e.point, what=e.what, checks=list(e.checks),
                                supporting=list(e.supporting), automation=e.automation,
-                               status="manual-only" if not e.checks else "missing",
+                               status="manual-only" if not e.checks else "no-evidence",
                                threshold_source=e.threshold_source, annex_iv=list(e.annex_iv))
                   for e in ob.evidence])
 

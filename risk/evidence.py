@@ -1,4 +1,4 @@
-"""Rate each obligation's evidence from the checks an audit ran and the findings that cite it."""
+"""Rate each obligation's evidence from the findings of the checks that evidence it."""
 from __future__ import annotations
 
 import re
@@ -24,11 +24,23 @@ class EvidenceReport(BaseModel):
     summary: dict[str, int]
 
 
-def rate(checks: list[str], completed: set[str]) -> EvidenceStatus:
+FAILING = ("fail", "error")
+
+
+def rate(checks: list[str], ran: Mapping[str, str], counted: list[tuple[str, str, str]]) -> EvidenceStatus:
+    """The roll-up of one obligation or evidence point from the findings its own checks produced.
+
+    manual-only: no check can evidence it; failing: a finding of its checks failed (or a check errored);
+    evidenced: at least one finding and every check completed; partial: findings, but a check did not
+    run; no-evidence: none of its checks produced a finding."""
     if not checks:
         return "manual-only"
-    done = sum(c in completed for c in checks)
-    return "evidenced" if done == len(checks) else "partial" if done else "missing"
+    mine = [st for _, check, st in counted if check in checks]
+    if any(st in FAILING for st in mine) or any(ran.get(c) == "error" for c in checks):
+        return "failing"
+    if not mine:
+        return "no-evidence"
+    return "evidenced" if all(ran.get(c) == "completed" for c in checks) else "partial"
 
 
 def reference_id(reference: str) -> str | None:
@@ -42,34 +54,30 @@ def reference_id(reference: str) -> str | None:
     return ".".join(["eu.aia.art", m.group(1), *points])
 
 
-def _related(a: str, b: str) -> bool:
-    pa, pb = a.split("."), b.split(".")
-    n = min(len(pa), len(pb))
-    return pa[:n] == pb[:n]
-
-
 def rate_evidence(classification: Classification, ran: Mapping[str, str],
                   findings: Iterable[Mapping[str, Any]] = (), source: str | None = None) -> EvidenceReport:
-    """`ran`: check name -> completed|error|skipped; `findings`: dicts with id, status and references."""
-    completed = {name for name, state in ran.items() if state == "completed"}
-    cited = [(f["id"], f["status"], rid) for f in findings for ref in f.get("references", [])
-             if (rid := reference_id(ref))]
+    """`ran`: check name -> completed|error|skipped; `findings`: dicts with id, check and status.
+
+    Each obligation counts the findings of the checks the obligations data names for it (never findings
+    that merely cite the article), and is rated from them (`rate`)."""
+    counted = [(f["id"], f.get("check") or f["id"].split(":", 1)[0], f["status"]) for f in findings]
     obligations = []
     for ob in classification.obligations:
-        evidence = [e.model_copy(update={"status": rate(e.checks, completed)}) for e in ob.evidence]
-        hits = {(fid, status) for fid, status, rid in cited if _related(rid, ob.id)}
+        evidence = [e.model_copy(update={"status": rate(e.checks, ran, counted)}) for e in ob.evidence]
+        checks = list(dict.fromkeys([*ob.checks, *(c for e in ob.evidence for c in e.checks)]))
+        hits = [(fid, st) for fid, check, st in counted if check in checks]
         by_status = {s: sum(1 for _, st in hits if st == s) for s in ("pass", "warn", "fail", "error")}
-        failing = sorted(fid for fid, st in hits if st in ("fail", "error"))
         obligations.append(ob.model_copy(update={
-            "status": rate(ob.checks, completed), "evidence": evidence,
-            "findings": {"count": len(hits), "by_status": by_status, "failing": failing}}))
+            "status": rate(ob.checks, ran, counted), "evidence": evidence,
+            "findings": {"count": len(hits), "by_status": by_status, "checks": checks,
+                         "failing": sorted(fid for fid, st in hits if st in FAILING)}}))
     missing: dict[str, MissingCheck] = {}
     for ob in obligations:
         if ob.conditional:
             continue
         for e in ob.evidence:
             for check in e.checks:
-                if check in completed:
+                if ran.get(check) == "completed":
                     continue
                 m = missing.setdefault(check, MissingCheck(check=check, state=ran.get(check, "not run"),
                                                            obligations=[], points=[]))
@@ -77,6 +85,7 @@ def rate_evidence(classification: Classification, ran: Mapping[str, str],
                     m.obligations.append(ob.id)
                 if e.point not in m.points:
                     m.points.append(e.point)
-    summary = {s: sum(1 for o in obligations if o.status == s) for s in ("evidenced", "partial", "missing", "manual-only")}
+    summary = {s: sum(1 for o in obligations if o.status == s)
+               for s in ("evidenced", "failing", "partial", "no-evidence", "manual-only")}
     updated = classification.model_copy(update={"obligations": obligations, "evidence_source": source})
     return EvidenceReport(classification=updated, missing_checks=list(missing.values()), summary=summary)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 TierName = Literal["prohibited", "high", "transparency", "minimal"]
 RuleStatus = Literal["fires", "presumed", "unknown", "blocked", "overridden", "no"]
-EvidenceStatus = Literal["evidenced", "partial", "missing", "manual-only"]
+EvidenceStatus = Literal["evidenced", "failing", "partial", "no-evidence", "manual-only"]
 TIER_RANK: dict[str, int] = {"minimal": 0, "transparency": 1, "high": 2, "prohibited": 3}
 
 
@@ -112,7 +112,7 @@ class ObligationResult(BaseModel):
     penalty_via: str | None = None
     notes: list[str] = Field(default_factory=list)
     evidence: list[EvidenceItem]
-    findings: dict[str, Any] = Field(default_factory=dict, description="Findings citing this article, by status.")
+    findings: dict[str, Any] = Field(default_factory=dict, description="Findings of the checks that evidence it, by status.")
     crosswalk: list[CrosswalkRef] = Field(default_factory=list)
 
 

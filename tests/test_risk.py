@@ -334,27 +334,44 @@ def test_art_50_2_grace_for_systems_already_on_the_market():
 
 # -- evidence rating ----------------------------------------------------------------------------------
 
-def test_evidence_status_from_checks_and_findings():
+def test_evidence_roll_up_counts_the_findings_of_the_obligations_own_checks():
     c = run(annex_iii=["4(a)"])
     ran = {"performance": "completed", "fairness": "completed", "slices": "skipped", "explanations": "error"}
-    findings = [{"id": "fairness:dpd:sex", "status": "fail", "references": ["EU-AI-Act Art. 10(2)(f)"]},
-                {"id": "performance:auc", "status": "pass", "references": ["EU-AI-Act Art. 15(3)"]}]
+    findings = [{"id": "fairness:dpd:sex", "check": "fairness", "status": "fail"},
+                {"id": "fairness:groups", "check": "fairness", "status": "pass"},
+                {"id": "performance:auc", "check": "performance", "status": "pass"},
+                {"id": "explanations:error", "check": "explanations", "status": "error"}]
     report = rate_evidence(c, ran, findings, source="a1")
     ob = {o.id: o for o in report.classification.obligations}
-    assert ob["eu.aia.art.9"].status == "partial"        # performance, fairness done; robustness not
-    assert ob["eu.aia.art.10"].status == "partial"       # fairness done; slices skipped
-    assert {e.id: e.status for e in ob["eu.aia.art.10"].evidence}["eu.aia.art.10.2.f"] == "evidenced"
-    assert ob["eu.aia.art.14"].status == "missing"       # explanations errored
+    art10 = ob["eu.aia.art.10"]
+    assert art10.status == "failing" and art10.findings["failing"] == ["fairness:dpd:sex"]
+    assert art10.findings["count"] == 2 and art10.findings["by_status"] == {"pass": 1, "warn": 0, "fail": 1, "error": 0}
+    points = {e.id: e.status for e in art10.evidence}
+    assert points["eu.aia.art.10.2.f"] == "failing"
+    assert ob["eu.aia.art.14"].status == "failing"          # explanations errored
     assert ob["eu.aia.art.12"].status == "manual-only"
-    assert ob["eu.aia.art.10"].findings["failing"] == ["fairness:dpd:sex"]
-    assert ob["eu.aia.art.15"].findings["by_status"]["pass"] == 1
+    for o in report.classification.obligations:             # never "evidenced" by nothing
+        if o.status == "evidenced":
+            assert o.findings["count"] >= 1 and not o.findings["failing"], o.id
+        if o.status == "no-evidence":
+            assert o.findings["count"] == 0, o.id
+    perf_only = rate_evidence(c, {"performance": "completed"},
+                              [{"id": "performance:auc", "check": "performance", "status": "pass"}])
+    st = {o.id: o for o in perf_only.classification.obligations}
+    checks15 = set(st["eu.aia.art.15"].checks)
+    assert st["eu.aia.art.15"].status == ("evidenced" if checks15 == {"performance"} else "partial")
+    assert {o.status for o in perf_only.classification.obligations if "performance" not in
+            st[o.id].findings["checks"] and o.checks} == {"no-evidence"}
     missing = {m.check: m for m in report.missing_checks}
     assert set(missing) == {"slices", "explanations", "robustness"}
     assert missing["explanations"].state == "error" and missing["robustness"].state == "not run"
     assert "Art. 13(3)(b)(iv)" in missing["explanations"].points and "eu.aia.art.86" in missing["explanations"].obligations
     assert report.classification.evidence_source == "a1"
-    done = rate_evidence(c, {k: "completed" for k in c.required_checks})
-    assert done.missing_checks == [] and {o.status for o in done.classification.obligations} <= {"evidenced", "manual-only"}
+    nothing = rate_evidence(c, {k: "completed" for k in c.required_checks})  # checks ran, produced no finding
+    assert {o.status for o in nothing.classification.obligations} <= {"no-evidence", "manual-only"}
+    clean = rate_evidence(c, {k: "completed" for k in c.required_checks},
+                          [{"id": f"{k}:x", "check": k, "status": "pass"} for k in c.required_checks])
+    assert clean.missing_checks == [] and {o.status for o in clean.classification.obligations} <= {"evidenced", "manual-only"}
 
 
 def test_reference_ids():

@@ -28,7 +28,7 @@ def test_classify_json_has_tier_citations_obligations_and_card_hash():
         assert {"id", "article", "title", "checks", "status", "automation", "applies_from"} <= set(o)
     assert set(obligations) >= {f"eu.aia.art.{a}" for a in (9, 10, 11, 12, 13, 14, 15, 17, 26, 27, 43, 49, 72, 73, 86)}
     assert obligations["eu.aia.art.15"]["checks"] == ["performance", "slices", "robustness"]
-    assert obligations["eu.aia.art.15"]["status"] == "missing"  # no audit considered
+    assert obligations["eu.aia.art.15"]["status"] == "no-evidence"  # no audit considered
     assert obligations["eu.aia.art.17"]["status"] == "manual-only"
     assert "fairness" in obligations["eu.aia.art.10"]["checks"]
     assert obligations["eu.aia.art.10"]["applies_from"] == "2027-12-02"  # Annex III as postponed by the Omnibus, in force on the date

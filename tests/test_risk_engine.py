@@ -54,9 +54,13 @@ def test_audit_records_tier_obligations_and_tags_the_model(trimmed_credit_audit,
         assert {"id", "article", "title", "checks", "status", "automation", "applies_from"} <= set(o)
     assert obligations["eu.aia.art.15"]["status"] == "partial"    # performance ran; slices, robustness did not
     assert obligations["eu.aia.art.72"]["status"] == "evidenced"  # needs performance only
-    assert obligations["eu.aia.art.10"]["status"] == "missing"    # fairness errored, slices not run
+    assert obligations["eu.aia.art.10"]["status"] == "failing"    # fairness errored (an error finding), slices not run
+    assert obligations["eu.aia.art.10"]["findings"]["failing"]
     assert obligations["eu.aia.art.12"]["status"] == "manual-only"
-    assert obligations["eu.aia.art.15"]["findings"]["count"] > 0  # performance findings cite Art. 15
+    assert obligations["eu.aia.art.15"]["findings"]["count"] > 0  # the performance check's findings count
+    for o in obligations.values():  # no obligation is evidenced by nothing
+        if o["status"] == "evidenced":
+            assert o["findings"]["count"] >= 1 and not o["findings"]["failing"], o["id"]
     assert result.checks["fairness"].status == "error"
     # the stored audit.json carries the block and validates
     stored = json.loads((settings.audits_dir / result.audit_id / "audit.json").read_text())
@@ -103,14 +107,17 @@ def test_skipped_check_is_a_finding():
     assert risk_link.required_checks(classification) == ["performance", "fairness", "slices", "explanations", "robustness"]
     ran = {"performance": "completed", "fairness": "skipped", "slices": "completed", "explanations": "completed",
            "robustness": "completed"}
-    block, findings = risk_link.assess(card, classification, ran, [])
+    from audit.findings import Finding
+    produced = [Finding.make(c, f"{c} result", status="pass", severity="info", metric=f"{c}.x")
+                for c, state in ran.items() if state == "completed"]
+    block, findings = risk_link.assess(card, classification, ran, produced)
     assert [f.data["check"] for f in findings] == ["fairness"] and findings[0].data["state"] == "skipped"
     assert "skipped" in findings[0].detail and "Art. 10(2)(f)" in findings[0].detail
     status = {o["id"]: o["status"] for o in block["obligations"]}
     assert status["eu.aia.art.13"] == "partial" and status["eu.aia.art.10"] == "partial"
     assert status["eu.aia.art.15"] == "evidenced"
     assert "eu.aia.art.27" not in status  # a provider card: the FRIA is a deployer duty (Art. 27(1))
-    assert block["evidence_summary"]["missing"] == 0
+    assert block["evidence_summary"]["no-evidence"] == 0 and block["evidence_summary"]["failing"] == 0
     assert risk_link.assess(None, None, ran, []) == (None, [])
 
 

@@ -41,7 +41,7 @@ def _audit_evidence(audit_id: str | None, model: str | None) -> tuple[str, dict[
         row = rows[0]
     result = json.loads((Path(row["path"]) / "audit.json").read_text())
     ran = {name: run["status"] for name, run in result.get("checks", {}).items()}
-    findings = [{"id": f["id"], "status": f["status"], "references": f.get("references", [])}
+    findings = [{"id": f["id"], "check": f["check"], "status": f["status"]}
                 for f in result.get("findings", [])]
     return row["audit_id"], ran, findings
 

@@ -104,6 +104,15 @@ def composition_tables(src: Sources, t: Text) -> list[Table]:
                   kind="groups")]
 
 
+def _evidence_cell(t: Text, o: dict) -> str:
+    """The roll-up and the findings it counts, e.g. 'failing (12 findings, 3 failing)'."""
+    status = t.term(f"evidence.{o.get('status')}", str(o.get("status")))
+    f = o.get("findings") or {}
+    if not isinstance(f.get("count"), int) or o.get("status") == "manual-only":
+        return status
+    return f"{status} ({t('checks', 'finding_count', n=f['count'], failing=len(f.get('failing') or []))})"
+
+
 def _interval_cell(t: Text, row: dict) -> str:
     """The interval, its coverage (simultaneous over the family for a verdict statistic) and its method."""
     cell = t.ci((row.get("ci_low"), row.get("ci_high")))
@@ -426,14 +435,15 @@ def risk(src: Sources, t: Text, items: B.OpenItems, where: str) -> list[Block]:
           (t.l("fria_required"), ("—" if fria is None else t.yes_no(bool(fria)))
            + (f" ({', '.join(B.cite(c, t) for c in r.get('fria_citations') or [])})" if r.get("fria_citations") else "")),
           (t.column("as_of"), str(r.get("as_of") or "—")),
-          (t.column("regulation"), f"{reg.get('name', '—')} {reg.get('version', '')} · {reg.get('edition', '')}".strip())]
+          (t.column("regulation"), f"{reg.get('name', '—')} {reg.get('version', '')} · {reg.get('edition', '')}".strip()),
+          *([(t.l("law_text"), str(r["consolidated_version"]))] if r.get("consolidated_version") else [])]
     out.append(KeyValues(kv))
     obligations = r.get("obligations") or []
     if obligations:
         out.append(Table([t.column("article"), t.column("title"), t.column("addressee"), t.column("evidence_status"),
                           t.column("applies_from")],
                          [[B.cite(str(o.get("article")), t), t.obligations.get(str(o.get("id")), str(o.get("title"))), ", ".join(t.term(f"role.{a}", a) for a in o.get("addressee") or []),
-                           t.term(f"evidence.{o.get('status')}", str(o.get("status"))), str(o.get("applies_from") or "—")]
+                           _evidence_cell(t, o), str(o.get("applies_from") or "—")]
                           for o in obligations],
                          caption=t("checks", "obligations_caption", n=len(obligations)), kind="obligations"))
     summary = r.get("evidence_summary") or {}
