@@ -42,8 +42,9 @@ demo: install system-deps
 	fi
 	$(BIN)/aiaudit app
 
+# One worker per core, at most 4 (each trains its own demo models); a module's tests stay on one worker.
 test: install system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 bench: install
 	$(BIN)/python -m benchmarks.run
