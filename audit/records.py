@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import threading
 import json
 import os
 import sqlite3
@@ -17,6 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: a process-local lock only
+    fcntl = None  # type: ignore[assignment]
 
 GENESIS = "0" * 64
 SCHEMA = """
@@ -96,6 +102,7 @@ class Records:
     def __init__(self, db_path: Path):
         self.db_path = Path(db_path)
         self.head_path = self.db_path.with_suffix(".head")
+        self._thread_lock = threading.Lock()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as con:
             con.executescript(SCHEMA)
@@ -149,16 +156,30 @@ class Records:
         with self.transaction() as con:
             return self.append(con, event, subject, payload, actor)
 
+    @contextmanager
+    def _head_lock(self) -> Iterator[None]:
+        """Exclusive across processes: the read-compare-replace of the head file is one step."""
+        with self._thread_lock, open(self.head_path.with_suffix(".head.lock"), "a") as f:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
     def _write_head(self, con: sqlite3.Connection) -> None:
-        last = con.execute("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        if not last:
-            return
-        tmp = self.head_path.with_suffix(f".tmp{os.getpid()}")
-        current = self._read_head()
-        if current and current[0] > last["seq"]:
-            return  # a concurrent writer already recorded a later head
-        tmp.write_text(f"{last['seq']} {last['entry_hash']}\n")
-        os.replace(tmp, self.head_path)
+        """Record the newest committed entry; under the head lock, so the head never moves backwards."""
+        with self._head_lock():
+            last = con.execute("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+            if not last:
+                return
+            current = self._read_head()
+            if current and current[0] >= last["seq"]:
+                return
+            tmp = self.head_path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(f"{last['seq']} {last['entry_hash']}\n")
+            os.replace(tmp, self.head_path)
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
@@ -175,6 +196,9 @@ class Records:
                             r["content_hash"], r["prev_hash"], r["entry_hash"]) for r in rows]
 
     def verify(self) -> VerifyResult:
+        """Check every link, then the head. The head is read before the rows: it is written only after
+        its entry commits, so a writer committing meanwhile can make the rows longer, never shorter."""
+        head = self._read_head()
         with self.connect() as con:
             rows = con.execute("SELECT * FROM ledger ORDER BY rowid").fetchall()
         prev, expected_seq = GENESIS, 1
@@ -189,12 +213,11 @@ class Records:
             if entry_hash(seq, r["ts"], r["actor"], r["event"], r["subject"], r["content_hash"], r["prev_hash"]) != r["entry_hash"]:
                 return VerifyResult(False, len(rows), seq, f"entry {seq}: entry hash does not match its fields (edited)")
             prev, expected_seq = r["entry_hash"], seq + 1
-        head = self._read_head()
         if head:
             if head[0] > len(rows):
                 return VerifyResult(False, len(rows), len(rows) + 1, f"ledger truncated: head records {head[0]} entries, found {len(rows)}")
-            if rows and head[0] == len(rows) and head[1] != prev:
-                return VerifyResult(False, len(rows), len(rows), "last entry does not match the recorded head hash")
+            if head[0] >= 1 and rows[head[0] - 1]["entry_hash"] != head[1]:
+                return VerifyResult(False, len(rows), head[0], f"entry {head[0]} does not match the recorded head hash")
         return VerifyResult(True, len(rows))
 
     # audits -----------------------------------------------------------------

@@ -85,3 +85,34 @@ def test_cli_verify_exit_codes(ledger, tmp_path):
     _raw(ledger).execute("UPDATE ledger SET event = 'audit.signed_off' WHERE seq = 5")
     bad = run_cli("ledger", "verify", env=env)
     assert bad.returncode == 1 and "entry 5" in bad.stderr
+
+
+def _writer(db: str, n: int, name: str) -> None:
+    records = Records(db)
+    for i in range(n):
+        records.log("review.disposition", f"finding:{name}:{i}", {"i": i}, actor=name)
+
+
+def test_verify_under_concurrent_writers_raises_no_false_alarm(tmp_path):
+    """Four writer processes append while this process verifies in a loop: every verify must pass, the head
+    never moves backwards, and nothing is lost."""
+    import multiprocessing as mp
+    db = str(tmp_path / "records.db")
+    records = Records(db)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(db, 60, f"w{k}")) for k in range(4)]
+    for p in procs:
+        p.start()
+    results, heads = [], []
+    while any(p.is_alive() for p in procs) or not results:
+        results.append(records.verify())
+        heads.append((records._read_head() or (0, ""))[0])
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert len(results) > 5
+    bad = [r.reason for r in results if not r.ok]
+    assert not bad, bad[:3]
+    assert heads == sorted(heads)
+    final = records.verify()
+    assert final.ok and final.entries == 240 and records._read_head()[0] == 240
