@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -497,6 +497,39 @@ def promote(engine: Any, model_name: str, version: str, alias: str, *, user: Use
     sync_registry_tags(engine, latest["audit_id"])
     return {"model": uri, "alias": alias, "audit_id": latest["audit_id"], "signed_off_by": signoff["signed_off_by"],
             "ledger_seq": entry.seq}
+
+
+REGISTRATION_ALIASES = ("candidate",)
+
+
+def _registered_models(client: Any) -> Iterator[Any]:
+    token = None
+    while True:
+        page = client.search_registered_models(max_results=100, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def alias_bypasses(records: Records, registry: Any, ungated: tuple[str, ...] = REGISTRATION_ALIASES) -> list[dict[str, Any]]:
+    """Registered-model aliases that no `promote` put there: every alias except `ungated` ones must match the
+    latest recorded promotion of that model and alias (MLflow itself lets anyone move an alias)."""
+    ensure_schema(records)
+    with records.connect() as con:
+        rows = con.execute("SELECT model_name, alias, model_version FROM promotions ORDER BY id").fetchall()
+    promoted = {(r["model_name"], r["alias"]): r["model_version"] for r in rows}
+    out = []
+    for model in _registered_models(registry.client):
+        for alias, version in sorted((getattr(model, "aliases", None) or {}).items()):
+            if alias in ungated:
+                continue
+            recorded = promoted.get((model.name, alias))
+            if recorded != str(version):
+                out.append({"model": model.name, "alias": alias, "version": str(version), "promoted_version": recorded,
+                            "reason": "never promoted through aiaudit" if recorded is None else
+                            f"recorded promotion points at version {recorded}"})
+    return out
 
 
 # compare ---------------------------------------------------------------------------------------

@@ -267,6 +267,20 @@ def test_promote_refuses_without_sign_off_and_allows_after(review_engine, regist
     assert done["signed_off_by"] == "alex"
     assert registry.resolve(f"models:/{ref.name}@production").version == ref.version
     assert [e.event for e in rec.entries(result.audit_id)][-1] == "model.promoted"
+    mine = lambda: [b for b in review.alias_bypasses(rec, registry) if b["model"] == ref.name]  # noqa: E731
+    assert mine() == []
+    # moving the alias with MLflow's own client bypasses the gate: ledger verify names it
+    other = register_model(registry, scorecard, "review-promote")
+    registry.client.set_registered_model_alias(ref.name, "production", other.version)
+    registry.client.set_registered_model_alias(ref.name, "shadow", ref.version)
+    found = {b["alias"]: b for b in mine()}
+    assert found["production"]["version"] == other.version and found["production"]["promoted_version"] == ref.version
+    assert found["shadow"]["reason"] == "never promoted through aiaudit" and set(found) == {"production", "shadow"}
+    cli = run_cli("ledger", "verify")
+    assert cli.returncode == 1 and f"{ref.name}@production -> version {other.version}" in cli.stderr
+    registry.client.set_registered_model_alias(ref.name, "production", ref.version)
+    registry.client.delete_registered_model_alias(ref.name, "shadow")
+    assert mine() == []
     # a newer audit of the same version needs its own sign-off before the next promotion
     newer = run_audit(review_engine, tmp_path / "again", ref.uri, FAIL_AUC)
     with pytest.raises(review.PromotionRefused, match="earlier audit") as refusal:

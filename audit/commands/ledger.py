@@ -8,19 +8,35 @@ import typer
 
 from ..config import Settings
 from ..records import Records
+from ..review import REGISTRATION_ALIASES, alias_bypasses
 
 ledger_app = typer.Typer(help="The append-only, hash-chained ledger of audit events.", no_args_is_help=True)
 
 
 @ledger_app.command("verify")
-def verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first bad entry on any edit, deletion, reordering or truncation."""
-    result = Records(Settings.from_env().ensure().records_db).verify()
-    if result.ok:
-        typer.echo(f"ledger ok: {result.entries} entries, chain intact")
+def verify(allow_alias: list[str] = typer.Option(list(REGISTRATION_ALIASES), "--allow-alias",
+                                                  help="Aliases any registration may set (not gated by promote)."),
+           aliases: bool = typer.Option(True, "--aliases/--no-aliases",
+                                        help="Also compare MLflow model aliases with the recorded promotions.")) -> None:
+    """Recompute the hash chain (exit 1 naming the first bad entry on any edit, deletion, reordering or
+    truncation) and report every model alias set outside `aiaudit promote` (exit 1, naming model, alias, version)."""
+    settings = Settings.from_env().ensure()
+    records = Records(settings.records_db)
+    result = records.verify()
+    if not result.ok:
+        typer.echo(f"ledger INVALID at entry {result.first_bad}: {result.reason}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ledger ok: {result.entries} entries, chain intact")
+    if not aliases:
         return
-    typer.echo(f"ledger INVALID at entry {result.first_bad}: {result.reason}", err=True)
-    raise typer.Exit(1)
+    from ..registry import Registry
+    bypasses = alias_bypasses(records, Registry(settings), tuple(allow_alias))
+    for b in bypasses:
+        typer.echo(f"alias bypass: {b['model']}@{b['alias']} -> version {b['version']}: {b['reason']} "
+                   "(promote it with aiaudit promote, or move the alias back)", err=True)
+    if bypasses:
+        raise typer.Exit(1)
+    typer.echo("aliases ok: every gated alias matches a recorded promotion")
 
 
 @ledger_app.command("show")
