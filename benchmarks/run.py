@@ -7,7 +7,12 @@ Each part runs in its own subprocess (clean memory, its own time limit) and a pa
 fails or times out is recorded as null with the reason; the harness itself does not fail.
 
 Parts
-- fairness      benchmarks.bench_fairness: fairness CIs vs Fairlearn's bootstrap (same replicates).
+- fairness      benchmarks.bench_fairness: the fairness check's score-based intervals and family-wise
+                tests vs Fairlearn's row bootstrap at 1,000 replicates.
+- calibration   benchmarks.bench_calibration: coverage of the fairness and performance intervals and
+                the false-alarm rate of the fairness verdicts on synthetic data with known truth
+                (200 redraws per scenario, --quick: 50); the full tables go to
+                benchmarks/results/calibration.json (--quick: calibration-quick.json).
 - explanations  benchmarks.bench_explanations: SHAP vs XGBoost pred_contribs; LIME 20 x 5.
 - robustness    benchmarks.bench_robustness: slices + robustness vs a Giskard 2.x scan (own venv).
 - rai           Microsoft Responsible AI Toolbox (responsibleai 0.36, own venv under
@@ -52,12 +57,15 @@ TARGETS = {  # metric -> (comparison, bound, statement)
     "audit_speedup_vs_giskard": (">=", 2.0, "like-for-like at least 2x faster than Giskard's scan"),
     "audit_overhead_ratio": ("<=", 1.5, "full default audit at most 1.5x the irreducible library work"),
     "fairness_ci_speedup_vs_fairlearn": (">=", 1000.0, "fairness CIs at least 1,000x faster than Fairlearn's bootstrap"),
+    "calibration_min_fairness_coverage": (">=", 0.93, ("every kind of fairness interval covers its truth in at least 93% "
+                                                       "of redraws in every scenario (pooled over groups and attribute sets)")),
+    "calibration_max_false_alarm": ("<=", 0.05, "on fair data, any fairness warn/fail in at most 5% of redraws"),
     "shap_time_ratio_vs_pred_contribs": ("<=", 1.3, "SHAP within 1.3x of XGBoost pred_contribs"),
     "scaling_10m_peak_mb": ("<=", 2048.0, "10M-row audit within 2 GB peak resident memory"),
 }
-TIMEOUTS = {"fairness": 1800, "explanations": 1800, "robustness": 4800, "rai": 7200,
+TIMEOUTS = {"fairness": 1800, "calibration": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
             "full_audit": 2400, "scale": 5400, "sae": 5400, "setup": 900}
-ORDER = ["setup", "fairness", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
+ORDER = ["setup", "fairness", "calibration", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -124,6 +132,13 @@ def part_setup(opts: argparse.Namespace) -> dict[str, Any]:
 def part_fairness(opts: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.bench_fairness import run
     return run()
+
+
+def part_calibration(opts: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.bench_calibration import compact, run, write
+    out = run(50 if opts.quick else 200, truth_rows=200_000 if opts.quick else 2_000_000)
+    path = write(out, quick=opts.quick)
+    return {**compact(out), "file": str(path.relative_to(ROOT))}
 
 
 def part_explanations(opts: argparse.Namespace) -> dict[str, Any]:
@@ -537,7 +552,8 @@ def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
 
 
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
-    "setup": part_setup, "fairness": part_fairness, "explanations": part_explanations,
+    "setup": part_setup, "fairness": part_fairness, "calibration": part_calibration,
+    "explanations": part_explanations,
     "robustness": part_robustness, "rai": part_rai,
     "full_audit": part_full_audit, "scale": part_scale, "sae": part_sae}
 
@@ -549,7 +565,8 @@ def _run_part(name: str, opts: argparse.Namespace, env: dict[str, str], logdir: 
     out = logdir / f"{name}.json"
     err = logdir / f"{name}.stderr.log"
     cmd = [sys.executable, "-m", "benchmarks.run", "--part", name, "--part-out", str(out),
-           "--dask-max", str(opts.dask_max), "--repeats", str(opts.repeats), "--rows", *map(str, opts.rows)]
+           "--dask-max", str(opts.dask_max), "--repeats", str(opts.repeats), "--rows", *map(str, opts.rows),
+           *(["--quick"] if opts.quick else [])]
     t0, load0, started = time.perf_counter(), _load(), _now()
     print(f"\n== {name} (load {load0}) ==", flush=True)
     status, reason, data = "ok", None, None
@@ -635,6 +652,20 @@ def summarise(parts: dict[str, dict[str, Any]], opts: argparse.Namespace, starte
     fair = data("fairness")
     put("fairness_ci_speedup_vs_fairlearn", fair.get("fairness_ci_speedup_vs_fairlearn") if fair else None,
         why("fairness"))
+    cal = data("calibration")
+    cal_sum = (cal or {}).get("summary") or {}
+    put("calibration_min_fairness_coverage", cal_sum.get("fairness_min_pooled_coverage"), why("calibration"))
+    fa = cal_sum.get("false_alarm_any_warn_or_fail_fair_scenarios") or {}
+    put("calibration_max_false_alarm", max(fa.values()) if fa else None, why("calibration"))
+    if cal:
+        res["calibration"] = {"redraws": cal.get("redraws"), "file": cal.get("file"),
+                              "min_pooled_coverage_at": cal_sum.get("fairness_min_pooled_coverage_at"),
+                              "min_single_interval_coverage": cal_sum.get("fairness_min_coverage"),
+                              "min_single_interval_coverage_at": cal_sum.get("fairness_min_coverage_at"),
+                              "intervals_below_target": cal_sum.get("fairness_intervals_below_target"),
+                              "point_outside_interval_fairness": cal_sum.get("point_outside_interval_fairness"),
+                              "findings_outside_ci": cal_sum.get("findings_outside_ci"),
+                              "performance_coverage": cal_sum.get("performance_coverage")}
     expl = data("explanations")
     put("shap_time_ratio_vs_pred_contribs",
         round(expl["shap_time_ratio_vs_pred_contribs"], 3) if expl and expl.get("shap_time_ratio_vs_pred_contribs") else None,

@@ -42,3 +42,32 @@ def test_resample_counts_is_a_row_bootstrap():
     # each row's count is Binomial(n, 1/n): mean 1, variance (1 - 1/n)
     assert w.mean() == pytest.approx(1.0, abs=0.01)
     assert w.var() == pytest.approx(1 - 1 / 50, abs=0.03)
+
+
+def test_ece_interval_covers_the_truth_and_contains_its_estimate():
+    """Binned ECE is biased upwards: percentile limits of its bootstrap miss a near-zero truth (0% coverage in
+    benchmarks/bench_calibration.py) and can exclude the estimate; the bias-corrected interval must do neither."""
+    from audit.metrics.intervals import bootstrap_interval
+    from audit.metrics.performance import binary_replicates, expected_calibration_error, resample_counts
+    rng = np.random.default_rng(11)
+
+    def draw(n):
+        score = rng.beta(2, 3, n)
+        y = (rng.random(n) < np.clip(score + 0.02, 0, 1)).astype(int)  # slightly miscalibrated: truth > 0
+        return y, score
+
+    truth = expected_calibration_error(*draw(2_000_000))
+    hits, inside, percentile_hits = 0, 0, 0
+    redraws = 150
+    for _ in range(redraws):
+        y, score = draw(3000)
+        est = expected_calibration_error(y, score)
+        reps = binary_replicates(resample_counts(rng, len(y), 300), y, score, (score >= 0.5).astype(int))["ece"]
+        lo, hi = bootstrap_interval(est, reps, 0.95, biased_upwards=True)
+        plo, phi = bootstrap_interval(est, reps, 0.95)
+        hits += lo <= truth <= hi
+        percentile_hits += plo <= truth <= phi
+        inside += lo <= est <= hi
+    assert inside == redraws
+    assert hits / redraws >= 0.92, (hits / redraws, truth)
+    assert percentile_hits / redraws < hits / redraws  # the case the plain percentile interval gets wrong

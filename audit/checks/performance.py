@@ -5,9 +5,9 @@ import numpy as np
 from pydantic import Field
 
 from ..findings import Finding, Severity, Status
-from ..metrics.intervals import interval_status
+from ..metrics.intervals import BIAS_CORRECTED, PERCENTILE, bootstrap_interval, interval_status
 from ..metrics.score_histogram import ScoreHistogram
-from ..metrics.performance import (HIGHER_IS_BETTER, binary_metrics, binary_replicates, multiclass_metrics,
+from ..metrics.performance import (BIASED_UPWARDS, HIGHER_IS_BETTER, binary_metrics, binary_replicates, multiclass_metrics,
                                    regression_metrics, resample_counts)
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
@@ -96,8 +96,8 @@ def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
     for name, value in point.items():
         samples = replicates[name]
         samples = samples[np.isfinite(samples)]
-        alpha = (1 - cfg.confidence) / 2
-        ci = (float(np.quantile(samples, alpha)), float(np.quantile(samples, 1 - alpha))) if samples.size else None
+        biased = name in BIASED_UPWARDS
+        ci = bootstrap_interval(value, samples, cfg.confidence, biased) if samples.size and np.isfinite(value) else None
         key = f"performance.{name}"
         result.metrics[key] = value if np.isfinite(value) else None
         if ci:
@@ -116,7 +116,8 @@ def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
         result.findings.append(Finding.make("performance", f"{TITLES[name]}", status=status, severity=severity,
                                             metric=key, value=value, threshold=threshold, ci=ci,
                                             references=REFERENCES, detail=detail,
-                                            data={"higher_is_better": hib, "n": n, "n_boot": cfg.n_boot}))
+                                            data={"higher_is_better": hib, "n": n, "n_boot": cfg.n_boot,
+                                                  "ci_method": BIAS_CORRECTED if biased else PERCENTILE}))
         table.append({"metric": name, "value": value, "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                       "threshold": threshold})
     result.details = {"task": ctx.model.task, "rows": n, "n_boot": cfg.n_boot, "confidence": cfg.confidence,

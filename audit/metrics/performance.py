@@ -73,6 +73,7 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
+BIASED_UPWARDS = frozenset({"ece"})  # binned calibration error: sampling noise only adds to it
 HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "r2": True,
                     "log_loss": False, "brier": False, "ece": False, "mae": False, "rmse": False}
 
