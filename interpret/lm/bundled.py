@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .corpus import CorpusConfig, CorpusGenerator
-from .env import offline
+from .env import TRAINING_THREADS, deterministic_torch, offline
 from .tokenizer import build_char_tokenizer, char_vocab
 
 MANIFEST = "lm.json"
@@ -50,7 +50,8 @@ class LMTrainConfig:
     lr: float = 2e-3
     warmup_steps: int = 50
     weight_decay: float = 0.01
-    seed: int = 0
+    seed: int = 0                 # weight initialisation (the corpus has its own seed, corpus.seed)
+    threads: int = TRAINING_THREADS  # torch intra-op threads while training: part of the result
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -113,8 +114,18 @@ def _lr_at(cfg: LMTrainConfig, step: int) -> float:
 
 
 def train_lm(cfg: LMTrainConfig, out_dir: Path, progress: Callable[[str], None] = lambda m: None) -> dict:
-    """Train from scratch and write the model directory; returns the manifest."""
+    """Train from scratch and write the model directory; returns the manifest.
+
+    Training runs under `deterministic_torch(cfg.threads)`: deterministic kernels and a fixed thread
+    count, restored afterwards, so the same configuration gives bit-identical weights run to run on a
+    machine (across CPUs with another SIMD level the last bits may differ; the probe verdicts are
+    checked across training seeds for that reason, benchmarks/bench_sae_seeds.py)."""
     offline()
+    with deterministic_torch(cfg.threads) as determinism:
+        return _train_lm(cfg, out_dir, progress, determinism)
+
+
+def _train_lm(cfg: LMTrainConfig, out_dir: Path, progress: Callable[[str], None], determinism: dict) -> dict:
     import torch
     from safetensors.torch import save_file
     from sae_lens import HookedSAETransformer
@@ -157,7 +168,8 @@ def train_lm(cfg: LMTrainConfig, out_dir: Path, progress: Callable[[str], None] 
                    "seed": cfg.corpus.seed},
         "training": {"steps": cfg.steps, "tokens": cfg.tokens, "seconds": round(seconds, 2),
                      "tokens_per_second": round(cfg.tokens / seconds, 1),
-                     "final_loss": float(np.mean(losses[-20:])), "threads": torch.get_num_threads()},
+                     "final_loss": float(np.mean(losses[-20:])), "threads": torch.get_num_threads(),
+                     "seeds": {"model_init": cfg.seed, "corpus": cfg.corpus.seed}, "determinism": determinism},
         "files": files,
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))

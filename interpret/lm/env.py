@@ -11,6 +11,7 @@ limited to one thread, which cannot spin.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled",
                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -44,6 +45,53 @@ def offline(threads: int | None = None) -> None:
     if hub is not None:  # imported earlier: it read its offline flag from the environment then
         hub.HF_HUB_OFFLINE = True
     import torch
+    if _PINNED:  # inside deterministic_torch(): its thread count holds until it exits
+        return
     n = threads or default_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+_PINNED: list[int] = []
+TRAINING_THREADS = 1
+"""Intra-op threads while training the bundled LMs and SAEs. Fixed (not the machine's core count): with
+2 threads the reduction order, and so the trained weights, differ from a 1-thread run, and on this
+CPU a 1-thread step was no slower for these small models. With 1 thread nothing can spin (see above)."""
+
+
+@contextmanager
+def deterministic_torch(threads: int = TRAINING_THREADS):
+    """Deterministic kernels and a fixed thread count for the duration of a training run, restored after.
+
+    Measured on 2 cores (torch 2.13 CPU): 2 threads without deterministic algorithms gave a different
+    model on every run of the same seeded configuration; with `use_deterministic_algorithms(True)` or
+    with 1 thread the weights were bit-identical run to run. Uninitialised-memory filling (a debugging
+    aid the flag turns on) is switched off: it costs time and changes no result. Yields the settings
+    for the training record.
+    """
+    import torch
+    import torch.utils.deterministic as tud
+
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), tud.fill_uninitialized_memory)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    tud.fill_uninitialized_memory = False
+    _PINNED.append(threads)
+    try:
+        yield {"threads": threads, "deterministic_algorithms": True, "torch": torch.__version__,
+               "cpu_capability": _cpu_capability()}
+    finally:
+        _PINNED.pop()
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+        tud.fill_uninitialized_memory = saved[3]
+
+
+def _cpu_capability() -> str | None:
+    """The SIMD level torch dispatches to (e.g. AVX2, AVX512): kernels and so last bits can differ across it."""
+    import torch
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # older torch builds
+        return None

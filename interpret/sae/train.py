@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from ..lm.env import offline
+from ..lm.env import TRAINING_THREADS, deterministic_torch, offline
 
 Architecture = Literal["topk", "batchtopk", "standard", "jumprelu", "gated"]
 SAE_FILES = ("cfg.json", "sae_weights.safetensors")
@@ -33,7 +33,8 @@ class SAETrainConfig:
     batch_tokens: int = 1024
     context_size: int = 128
     lr: float = 1e-3
-    seed: int = 0
+    seed: int = 0                 # SAE initialisation and activation-buffer shuffling
+    threads: int = TRAINING_THREADS  # torch intra-op threads while training: part of the result
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,16 +84,18 @@ def train_sae(model: Any, tokens: np.ndarray, cfg: SAETrainConfig, out_dir: Path
         seed=cfg.seed, dead_feature_window=max(50, steps // 8), feature_sampling_window=max(100, steps // 4),
         logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=str(out_dir), verbose=False,
         streaming=False, is_dataset_tokenized=True, prepend_bos=True)
-    torch.manual_seed(cfg.seed)
     progress(f"training {cfg.architecture} SAE {d_in}->{cfg.d_sae} on {cfg.hook}, {cfg.training_tokens:,} tokens")
     t0 = time.perf_counter()
     # the runner installs SIGINT/SIGTERM handlers for checkpointing and never restores them
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        LanguageModelSAETrainingRunner(runner_cfg, override_model=model, override_dataset=dataset).run()
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    # deterministic kernels and a fixed thread count (restored after): same config, same SAE
+    with deterministic_torch(cfg.threads) as determinism:
+        torch.manual_seed(cfg.seed)
+        try:
+            LanguageModelSAETrainingRunner(runner_cfg, override_model=model, override_dataset=dataset).run()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     seconds = time.perf_counter() - t0
     for f in SAE_FILES:
         if not (out_dir / f).is_file():
@@ -100,6 +103,7 @@ def train_sae(model: Any, tokens: np.ndarray, cfg: SAETrainConfig, out_dir: Path
     record = {"config": cfg.to_dict(), "config_key": cfg.key(), "model_name": model_name, "d_in": d_in,
               "seconds": round(seconds, 2), "tokens_per_second": round(cfg.training_tokens / seconds, 1),
               "dataset_sha256": hashlib.sha256(tokens.tobytes()).hexdigest(),
+              "seeds": {"sae": cfg.seed}, "determinism": determinism,
               "sae_lens": _version("sae-lens"), "transformer_lens": _version("transformer-lens")}
     (out_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=2))
     return record
