@@ -38,12 +38,25 @@ def _mlflow():
     return mlflow
 
 
+def _point_fluent_api_at(mlflow, uri: str) -> None:
+    """Point MLflow's fluent API (start_run, log_model) at `uri` without the side effect of
+    `mlflow.set_tracking_uri`, which also exports MLFLOW_TRACKING_URI to the process environment:
+    a later `Settings.from_env` (or a child process) would then silently use this store, not its own."""
+    before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class Registry:
     def __init__(self, settings: Settings):
         self.settings = settings.ensure()
         mlflow = _mlflow()
-        mlflow.set_tracking_uri(settings.tracking_uri)
-        mlflow.set_registry_uri(settings.tracking_uri)
+        _point_fluent_api_at(mlflow, settings.tracking_uri)
         self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
     def experiment_id(self, name: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -165,3 +166,17 @@ def test_register_command_records_lineage_and_refuses_pickles(demo_models, regis
     assert ref.tags["aiaudit.dataset_rows"] == "1000"
     model = registry.load(ref)
     assert np.allclose(model.predict_proba(X.head(20)), est.predict_proba(X.head(20)))
+
+
+def test_opening_a_registry_leaves_the_environment_alone(tmp_path, monkeypatch):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; a second store opened later in the same process
+    (or any child process) must still resolve to its own AIAUDIT_HOME, not to the first registry's."""
+    from audit.config import Settings
+    from audit.registry import Registry
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("AIAUDIT_HOME", str(tmp_path / "a"))
+    Registry(Settings.from_env())
+    monkeypatch.setenv("AIAUDIT_HOME", str(tmp_path / "b"))
+    second = Settings.from_env()
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert second.tracking_uri.endswith(str(tmp_path / "b" / "mlflow.db"))

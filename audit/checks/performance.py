@@ -7,8 +7,8 @@ from pydantic import Field
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import BIAS_CORRECTED, PERCENTILE, bootstrap_interval, interval_status
 from ..metrics.score_histogram import ScoreHistogram
-from ..metrics.performance import (BIASED_UPWARDS, HIGHER_IS_BETTER, binary_metrics, binary_replicates, multiclass_metrics,
-                                   regression_metrics, resample_counts)
+from ..metrics.performance import (BIASED_UPWARDS, HIGHER_IS_BETTER, binary_metrics, binary_replicates, calibration_cells,
+                                   ece_if_calibrated, multiclass_metrics, regression_metrics, resample_counts)
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 REFERENCES = ["EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(3)", "EU-AI-Act Art. 13(3)(b)(ii)"]
@@ -87,6 +87,21 @@ def _binary_row_bootstrap(ctx: AuditContext, cfg: PerformanceConfig, rng: np.ran
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _calibration_p_value(ctx: AuditContext, cfg: PerformanceConfig, ece: float) -> float | None:
+    """P-value of "the model is perfectly calibrated" for the observed ECE (consistency resampling)."""
+    if ctx.population is not None:
+        hist = ctx.population.partial.histogram
+        counts, sums = hist.counts.sum(axis=(0, 1)).astype(float), hist.score_sum.sum(axis=(0, 1))
+    elif ctx.model.task == "binary":
+        counts, sums = calibration_cells(ctx.predictions.score)
+    elif ctx.model.task == "multiclass":
+        counts, sums = calibration_cells(np.asarray(ctx.predictions.proba).max(axis=1))
+    else:
+        return None
+    null = ece_if_calibrated(counts, sums, ctx.rng("performance.calibration"), cfg.n_boot)
+    return float((1 + (null >= ece - 1e-12).sum()) / (1 + len(null)))
+
+
 def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
     binned = ctx.population is not None or (ctx.model.task == "binary" and len(ctx.data.frame) > ROW_BOOTSTRAP_MAX)
     point, replicates, n = (_histogram if binned else _in_memory)(ctx, cfg)
@@ -97,7 +112,9 @@ def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
         samples = replicates[name]
         samples = samples[np.isfinite(samples)]
         biased = name in BIASED_UPWARDS
-        ci = bootstrap_interval(value, samples, cfg.confidence, biased) if samples.size and np.isfinite(value) else None
+        zero_p = _calibration_p_value(ctx, cfg, value) if name == "ece" and np.isfinite(value) else None
+        ci = (bootstrap_interval(value, samples, cfg.confidence, biased, zero_p)
+              if samples.size and np.isfinite(value) else None)
         key = f"performance.{name}"
         result.metrics[key] = value if np.isfinite(value) else None
         if ci:
@@ -117,7 +134,8 @@ def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
                                             metric=key, value=value, threshold=threshold, ci=ci,
                                             references=REFERENCES, detail=detail,
                                             data={"higher_is_better": hib, "n": n, "n_boot": cfg.n_boot,
-                                                  "ci_method": BIAS_CORRECTED if biased else PERCENTILE}))
+                                                  "ci_method": BIAS_CORRECTED if biased else PERCENTILE,
+                                                  **({"p_calibrated": zero_p} if zero_p is not None else {})}))
         table.append({"metric": name, "value": value, "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                       "threshold": threshold})
     result.details = {"task": ctx.model.task, "rows": n, "n_boot": cfg.n_boot, "confidence": cfg.confidence,

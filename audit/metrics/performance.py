@@ -73,6 +73,29 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
+def calibration_cells(score: np.ndarray, bins: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """Row counts and score sums on a fine equal-width score grid (the score histogram's grid)."""
+    score = np.asarray(score, dtype=float)
+    cell = np.minimum((score * bins).astype(np.int64), bins - 1)
+    return np.bincount(cell, minlength=bins).astype(float), np.bincount(cell, weights=score, minlength=bins)
+
+
+def ece_if_calibrated(counts: np.ndarray, score_sum: np.ndarray, rng: np.random.Generator, n_draws: int,
+                      n_bins: int = 10) -> np.ndarray:
+    """Binned ECE of `n_draws` label sets drawn from the scores themselves (consistency resampling,
+    Broecker & Smith 2007): its distribution when the model is perfectly calibrated.
+
+    Each grid cell's labels are Binomial(count, mean score of the cell), which has at least the variance of
+    the rows' own Bernoulli sum, so the test it gives errs towards "consistent with calibration"."""
+    counts, score_sum = np.asarray(counts, dtype=float), np.asarray(score_sum, dtype=float)
+    grid = len(counts)
+    cells = np.flatnonzero(counts > 0)
+    c, p = counts[cells], np.clip(score_sum[cells] / counts[cells], 0.0, 1.0)
+    onehot = np.eye(n_bins)[cells * n_bins // grid]
+    labels = rng.binomial(c.astype(np.int64), p, size=(n_draws, len(cells)))
+    return np.abs((labels - c * p) @ onehot).sum(1) / c.sum()
+
+
 BIASED_UPWARDS = frozenset({"ece"})  # binned calibration error: sampling noise only adds to it
 HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "r2": True,
                     "log_loss": False, "brier": False, "ece": False, "mae": False, "rmse": False}
