@@ -1,4 +1,5 @@
-"""The `aiaudit` command line.  Exit codes: 0 gates pass, 1 a gate failed, 2 bad input or usage, 3 internal error."""
+"""The `aiaudit` command line.  Exit codes: 0 gates pass, 1 a gate failed, 2 bad input or usage, 3 internal error,
+130 interrupted."""
 from __future__ import annotations
 
 import json
@@ -12,12 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AuditInputError, IntegrityError
+from .terminal import STATUS_LABEL, Progress, print_summary
+
+from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, AuditInputError, IntegrityError, Interrupted
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="aiaudit: explainability, fairness and EU AI Act audits of ML models.\n\n"
                        "Exit codes: 0 all gates pass; 1 a gate failed (or verification failed); "
-                       "2 bad input or usage; 3 internal error.")
+                       "2 bad input or usage; 3 internal error; 130 interrupted (Ctrl-C or SIGTERM; partial "
+                       "output is removed).")
 out = Console()
 err = Console(stderr=True)
 
@@ -27,35 +31,33 @@ def _settings():
     return Settings.from_env()
 
 
-def _quiet_libraries() -> None:
+QUIET_LOGGERS = ("mlflow", "alembic", "sae_lens", "transformer_lens", "transformers", "datasets", "urllib3")
+
+
+def _quiet_libraries(verbose: bool = False) -> None:
+    """Offline, single-purpose library settings; library chatter (MLflow INFO lines, SAELens warnings,
+    tqdm bars) only with --verbose."""
+    import logging
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if verbose:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "INFO"
+        return
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "ERROR"
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore")
-    import logging
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    logging.getLogger("alembic").setLevel(logging.ERROR)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _summary(result) -> None:
-    table = Table(title=f"audit {result.audit_id}: {result.status.upper()}", show_lines=False)
-    for col in ("status", "severity", "check", "finding", "value", "CI", "threshold"):
-        table.add_column(col)
-    colour = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
-    order = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
-    for f in sorted(result.findings, key=lambda f: (order[f.status.value], -f.severity.rank)):
-        table.add_row(f"[{colour[f.status.value]}]{f.status.value}[/]", f.severity.value, f.check,
-                      f.title[:60] + (f" [{f.group}]" if f.group else ""),
-                      "" if f.value is None else f"{f.value:.4g}",
-                      "" if f.ci is None else f"{f.ci[0]:.3g}–{f.ci[1]:.3g}",
-                      "" if f.threshold is None else f"{f.threshold:.4g}")
-    out.print(table)
-    if result.risk:
-        out.print(f"risk tier: [bold]{result.risk.get('tier')}[/]")
-    out.print(f"model {result.model.uri} · dataset {Path(result.dataset.path).name} ({result.dataset.rows} rows) · "
-              f"policy {result.policy.name} {result.policy.version} · exit code {result.exit_code}")
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", "-v",
+                                          help="Show library logging: MLflow, SAELens, progress bars.")) -> None:
+    _quiet_libraries(verbose)
 
 
 @app.command()
@@ -66,20 +68,22 @@ def run(spec: Path = typer.Argument(..., help="Audit spec (YAML)."),
         backend: Optional[str] = typer.Option(None, "--backend", help="Execution backend for streamed data: local or dask."),
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786."),
         stream: Optional[bool] = typer.Option(None, "--stream/--in-memory", help="Force streaming or in-memory reading (default: by size).")):
-    """Run the audit described by SPEC; exit 0 when all gates pass, 1 when a gate fails."""
+    """Run the audit described by SPEC (a spec file, or a directory holding audit.yaml); exit 0 when all gates
+    pass, 1 when a gate fails."""
     from .engine import AuditEngine
     engine = AuditEngine(_settings())
-    with err.status("validating inputs") as status:
-        engine.progress = lambda msg: status.update(msg)
+    progress = Progress(err)
+    with progress.live("validating inputs"):
+        engine.progress = progress
         mode = None if stream is None else ("streaming" if stream else "in_memory")
         prepared = engine.prepare(spec, trust_model=trust_model,
                                   execution={"backend": backend, "scheduler": scheduler, "mode": mode})
-        status.update(f"running {len(prepared.plan)} checks")
+        progress(f"running {len(prepared.plan)} checks")
         result = engine.run(prepared, out_dir)
     if json_output:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
-        _summary(result)
+        print_summary(out, result)
         if out_dir:
             out.print(f"wrote {out_dir / 'audit.json'}")
     raise typer.Exit(result.exit_code)
@@ -127,18 +131,30 @@ def register(path: Path = typer.Argument(..., help="Model file: .skops, XGBoost 
 def list_audits(model: Optional[str] = typer.Option(None, "--model", help="Only audits of this registered model."),
                 limit: int = typer.Option(50, "--limit", min=1, max=10_000),
                 json_output: bool = typer.Option(False, "--json")):
-    """List audits, newest first."""
+    """List audits, newest first, including audits that crashed or were interrupted (status crashed)."""
     from .records import Records
-    rows = Records(_settings().ensure().records_db).list_audits(model, limit)
+    from .spec import MODEL_URI
+    settings = _settings()
+    records = Records(settings.records_db) if settings.records_db.is_file() else None
+    rows = records.list_audits(model, limit) if records else []
+    for r in records.crashed_audits(limit) if records else []:
+        m = MODEL_URI.match(r["model_uri"])
+        name, version = (m["name"], m["version"] or m["alias"]) if m else (r["model_uri"], "")
+        if model is None or name == model:
+            rows.append({**r, "model_name": name, "model_version": version, "tier": None, "exit_code": None})
+    rows = sorted(rows, key=lambda r: r["created_at"], reverse=True)[:limit]
     if json_output:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    table = Table()
-    for col in ("audit id", "created", "model", "status", "tier", "exit"):
-        table.add_column(col)
+    table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
+    table.add_column("audit id", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    for col in ("model", "status", "tier", "exit"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["audit_id"], r["created_at"], f"{r['model_name']}/{r['model_version']}", r["status"],
-                      r["tier"] or "", str(r["exit_code"]))
+        table.add_row(r["audit_id"], r["created_at"][:16].replace("T", " "), f"{r['model_name']}/{r['model_version']}",
+                      STATUS_LABEL.get(r["status"], r["status"]).lower(), r["tier"] or "",
+                      "" if r["exit_code"] is None else str(r["exit_code"]))
     out.print(table)
 
 
@@ -151,34 +167,41 @@ def show(audit_id: str = typer.Argument(..., help="Audit id (see `aiaudit ls`)."
     if json_output:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
-        _summary(result)
+        print_summary(out, result, full=True)
 
 
 @app.command()
 def demo(audit: bool = typer.Option(True, "--audit/--no-audit", help="Also run the example audits."),
-         lm: bool = typer.Option(True, "--lm/--no-lm", help="Also train, register and audit the bundled language model."),
+         lm: bool = typer.Option(False, "--lm/--no-lm", help="Also train, register and audit the bundled language "
+                                                             "model and its SAE (about 12 minutes on 2 cores the "
+                                                             "first time; cached by configuration afterwards)."),
          out_root: Path = typer.Option(Path("out"), "--out", help="Where to write each example's audit.json.")):
-    """Train the demo models on the bundled data, register them in MLflow and audit them."""
-    from .demo import DEMO_MODELS, EXAMPLES, register_demo_models
+    """Train the demo models on the bundled data, register them in MLflow and audit them (about 1 minute)."""
+    from .demo import DEMO_MODELS, EXAMPLES, register_demo_model
     from .engine import AuditEngine
     from .registry import Registry
     settings = _settings()
     registry = Registry(settings)
-    say = lambda m: err.print(f"[dim]{m}[/]")  # noqa: E731
-    register_demo_models(registry, progress=say)
-    examples = [d.example for d in DEMO_MODELS]
+    examples = [d.example for d in DEMO_MODELS] + (["lm"] if lm else [])
+    progress = Progress(err, steps=len(DEMO_MODELS) + int(lm) + (len(examples) if audit else 0))
+    for model in DEMO_MODELS:
+        progress(f"training and registering {model.name} on {model.dataset}")
+        register_demo_model(registry, model)
+        progress.finish_step()
     if lm:
         from .lm_demo import register_demo_lm
-        register_demo_lm(registry, progress=say)
-        examples.append("lm")
+        progress("training (or reusing the cached) demo language models and their SAEs")
+        register_demo_lm(registry, progress=progress)
+        progress.finish_step()
     if not audit:
         return
-    engine = AuditEngine(settings)
+    engine = AuditEngine(settings, progress=progress)
     for example in examples:
         spec = EXAMPLES / example / "audit.yaml"
-        err.print(f"[bold]auditing {example}[/] ({spec})")
+        progress(f"auditing {example} ({spec.relative_to(EXAMPLES.parent)})")
         result = engine.run(engine.prepare(spec), out_root / example)
-        _summary(result)
+        progress.finish_step()
+        print_summary(out, result)
     out.print(f"MLflow store: {settings.tracking_uri}  (browse with: mlflow ui --backend-store-uri {settings.tracking_uri})")
     from .commands.app import demo_hint
     if hint := demo_hint(settings):
@@ -186,8 +209,12 @@ def demo(audit: bool = typer.Option(True, "--audit/--no-audit", help="Also run t
 
 
 def main() -> None:
+    import signal
     from .commands import register_all
-    _quiet_libraries()
+
+    def _terminate(signum, frame):
+        raise Interrupted()
+    signal.signal(signal.SIGTERM, _terminate)
     register_all(app)
     try:
         code = app(standalone_mode=False)
@@ -200,9 +227,9 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(EXIT_INTERNAL)
+    except (typer.Abort, KeyboardInterrupt, Interrupted):
+        err.print("interrupted: partial output was removed; run the command again to finish")
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # click usage errors carry their own exit code (2)
         import click
         if isinstance(e, click.exceptions.ClickException):

@@ -30,6 +30,17 @@ class Settings:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
         return cls(home=root, tracking_uri=uri)
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file behind the tracking URI, or None for a server or other store."""
+        prefix = "sqlite:///"
+        return Path(self.tracking_uri[len(prefix):]) if self.tracking_uri.startswith(prefix) else None
+
+    def store_exists(self) -> bool:
+        """Whether there is anything to read: False for a fresh home (opening it would create the databases)."""
+        path = self.sqlite_path
+        return path is None or path.is_file()
+
     def ensure(self) -> "Settings":
         self.home.mkdir(parents=True, exist_ok=True)
         self.audits_dir.mkdir(exist_ok=True)

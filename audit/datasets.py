@@ -8,6 +8,7 @@ import pandas as pd
 
 from .errors import AuditInputError
 from .model_io import sha256_file
+from .textcheck import COMPRESSION_ERRORS, corrupt_compression_message, not_utf8_message
 
 MAX_COLUMNS = 10_000
 BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -40,8 +41,10 @@ def read_table(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
             raise AuditInputError("unsupported dataset format (use .csv, .csv.gz, .tsv or .parquet)", source=str(path))
     except AuditInputError:
         raise
-    except UnicodeDecodeError as e:
-        raise AuditInputError(f"dataset is not UTF-8 text (byte {e.start})", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise AuditInputError(not_utf8_message(p), source=str(path)) from None
+    except COMPRESSION_ERRORS as e:
+        raise AuditInputError(corrupt_compression_message(e), source=str(path)) from None
     except pd.errors.EmptyDataError:
         raise AuditInputError("dataset is empty", source=str(path)) from None
     except Exception as e:

@@ -82,12 +82,16 @@ def train(demo: DemoModel) -> tuple[Any, pd.DataFrame, Lineage]:
     return est, X, lineage
 
 
+def register_demo_model(registry: Registry, demo: DemoModel, alias: str = "candidate") -> str:
+    est, X, lineage = train(demo)
+    ref = registry.register(est, X, demo.name, lineage, description=f"aiaudit demo model trained on {demo.dataset}")
+    registry.set_alias(ref.name, ref.version, alias)
+    return ref.uri
+
+
 def register_demo_models(registry: Registry, alias: str = "candidate", progress=print) -> list[str]:
     uris = []
     for demo in DEMO_MODELS:
         progress(f"training {demo.name} on {demo.dataset}")
-        est, X, lineage = train(demo)
-        ref = registry.register(est, X, demo.name, lineage, description=f"aiaudit demo model trained on {demo.dataset}")
-        registry.set_alias(ref.name, ref.version, alias)
-        uris.append(ref.uri)
+        uris.append(register_demo_model(registry, demo, alias))
     return uris

@@ -89,11 +89,26 @@ def _validate_data(df: pd.DataFrame, spec: LoadedSpec, model: LoadedModel) -> Au
         if model.task != "regression" and y.nunique() < 2:
             raise AuditInputError(f"label column '{ds.label}' has a single class; performance and fairness "
                                   "cannot be measured", source=src)
+        if model.task in ("binary", "multiclass") and model.meta.classes:
+            _check_label_classes(y, ds.label, model, src)
     for col in ds.protected:
         n = df[col].nunique(dropna=False)
         if n > MAX_GROUPS:
             raise AuditInputError(f"protected attribute '{col}' has {n} distinct groups (limit {MAX_GROUPS})", source=src)
     return AuditData(frame=df, label=ds.label, protected=list(ds.protected), train=train)
+
+
+def _check_label_classes(y: pd.Series, label: str, model: LoadedModel, src: str) -> None:
+    """Every label value must be one of the model's classes (compared as text, as predictions are)."""
+    classes = [str(c) for c in model.meta.classes]
+    seen = sorted(y.astype(str).unique(), key=lambda v: (len(v), v))
+    unknown = [v for v in seen if v not in classes]
+    if not unknown:
+        return
+    shown = ", ".join(seen[:8]) + (", ..." if len(seen) > 8 else "")
+    raise AuditInputError(f"label column '{label}' has {len(seen)} classes ({shown}); the model is {model.task} "
+                          f"with classes ({', '.join(classes[:8])}): {', '.join(unknown[:5])} "
+                          f"{'is' if len(unknown) == 1 else 'are'} not among them", source=src)
 
 
 def _requirements_met(check: Check, data: AuditData, language_model: bool = False) -> str | None:
@@ -145,16 +160,23 @@ def _pid_alive(pid: int) -> bool:
 
 class AuditEngine:
     def __init__(self, settings: Settings | None = None, progress: Callable[[str], None] | None = None):
-        self.settings = (settings or Settings.from_env()).ensure()
+        self.settings = settings or Settings.from_env()
         self.progress = progress or (lambda msg: None)
         self._registry: Registry | None = None
-        self.records = Records(self.settings.records_db)
+        self._records: Records | None = None
 
     @property
     def registry(self) -> Registry:
+        """Opened read-only while validating; the store is created only when an audit runs."""
         if self._registry is None:
-            self._registry = Registry(self.settings)
+            self._registry = Registry(self.settings, create=False)
         return self._registry
+
+    @property
+    def records(self) -> Records:
+        if self._records is None:
+            self._records = Records(self.settings.ensure().records_db)
+        return self._records
 
     # 1. validate everything; write nothing -------------------------------------------
     def prepare(self, spec_path: str | Path, trust_model: bool = False,
@@ -210,6 +232,7 @@ class AuditEngine:
 
     # 2. run, then publish atomically -----------------------------------------------
     def run(self, prepared: PreparedAudit, out_dir: Path | None = None) -> AuditResult:
+        self.settings.ensure()
         self.recover_interrupted()
         created = datetime.now(timezone.utc)
         audit_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -377,7 +400,7 @@ class AuditEngine:
 
     # reading -----------------------------------------------------------------------
     def load_result(self, audit_id: str) -> AuditResult:
-        row = self.records.get_audit(audit_id)
+        row = self.records.get_audit(audit_id) if self.settings.records_db.is_file() else None
         if row is None:
             raise AuditInputError("no such audit", source=audit_id)
         return AuditResult.model_validate_json((Path(row["path"]) / "audit.json").read_text())

@@ -5,6 +5,11 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (the shell convention 128 + SIGINT)
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised in the main thread so that `finally` blocks remove partial output."""
 
 
 class AuditInputError(Exception):

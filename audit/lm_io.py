@@ -125,8 +125,9 @@ def read_text_dataset(path: Path) -> pd.DataFrame:
         raise AuditInputError("dataset file not found", source=str(path))
     try:
         raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise AuditInputError(f"text file is not UTF-8 (byte {e.start})", source=str(path)) from None
+    except UnicodeDecodeError:
+        from .textcheck import not_utf8_message
+        raise AuditInputError(not_utf8_message(path, "text file"), source=str(path)) from None
     if name.endswith(".jsonl"):
         rows = []
         for i, line in enumerate(raw.splitlines(), 1):

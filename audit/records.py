@@ -231,6 +231,22 @@ class Records:
             args = (model_name, limit) if model_name else (limit,)
             return [dict(r) for r in con.execute(q, args).fetchall()]
 
+    def crashed_audits(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Audits that started and ended in `audit.failed` (a crash or an interruption), newest first: they have
+        no audit row, so only the ledger knows them."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT s.subject AS audit_id, s.ts AS created_at, s.payload AS started, f.payload AS failed "
+                "FROM ledger s JOIN ledger f ON f.subject = s.subject AND f.event = 'audit.failed' "
+                "WHERE s.event = 'audit.started' AND s.subject NOT IN (SELECT audit_id FROM audits) "
+                "ORDER BY s.seq DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for r in rows:
+            model = json.loads(r["started"]).get("model", "")
+            out.append({"audit_id": r["audit_id"], "created_at": r["created_at"], "model_uri": model,
+                        "status": "crashed", "reason": json.loads(r["failed"]).get("reason", "")})
+        return out
+
     def get_audit(self, audit_id: str) -> dict[str, Any] | None:
         with self.connect() as con:
             r = con.execute("SELECT * FROM audits WHERE audit_id = ?", (audit_id,)).fetchone()

@@ -53,8 +53,13 @@ def _point_fluent_api_at(mlflow, uri: str) -> None:
 
 
 class Registry:
-    def __init__(self, settings: Settings):
-        self.settings = settings.ensure()
+    def __init__(self, settings: Settings, create: bool = True):
+        """`create=False` opens an existing store only (nothing is created on disk for a run that is rejected)."""
+        if not create and not settings.store_exists():
+            raise AuditInputError(f"no model registry at {settings.tracking_uri}: register a model first "
+                                  "(aiaudit register, or aiaudit demo), or set AIAUDIT_HOME / MLFLOW_TRACKING_URI",
+                                  source="AIAUDIT_HOME")
+        self.settings = settings.ensure() if create else settings
         mlflow = _mlflow()
         _point_fluent_api_at(mlflow, settings.tracking_uri)
         self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)

@@ -83,7 +83,15 @@ class LoadedSpec(BaseModel):
         return p if p.is_absolute() else (Path(self.base_dir) / p)
 
 
+SPEC_FILE = "audit.yaml"
+
+
 def load_spec(path: str | Path) -> LoadedSpec:
+    """Read and check a spec; a directory stands for the `audit.yaml` inside it."""
+    if Path(path).is_dir():
+        if not (Path(path) / SPEC_FILE).is_file():
+            raise AuditInputError(f"is a directory without an {SPEC_FILE}; pass the spec file itself", source=str(path))
+        path = Path(path) / SPEC_FILE
     data = read_yaml(path, "audit spec")
     spec = parse_model(AuditSpec, data, str(path))
     digest = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()

@@ -21,8 +21,9 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
         raise AuditInputError(f"{what} is larger than {MAX_YAML_BYTES} bytes", source=str(path))
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise AuditInputError(f"{what} is not UTF-8 text (byte {e.start})", source=str(path)) from None
+    except UnicodeDecodeError:
+        from .textcheck import not_utf8_message
+        raise AuditInputError(not_utf8_message(p, what), source=str(path)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

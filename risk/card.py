@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from annotated_types import Ge
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError,
                       WithJsonSchema)
 
@@ -52,7 +53,7 @@ def _flop(value: Any) -> Any:
 
 AnnexIIIPoint = Annotated[str, AfterValidator(_annex_iii_point),
                           WithJsonSchema({"type": "string", "enum": list(ANNEX_III_POINTS)})]
-Flop = Annotated[float | None, BeforeValidator(_flop), Field(ge=0)]
+Flop = Annotated[Annotated[float, Ge(0)] | None, BeforeValidator(_flop)]  # null: unknown
 Role = Literal["provider", "deployer", "importer", "distributor", "authorised_representative", "product_manufacturer"]
 
 

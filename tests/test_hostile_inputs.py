@@ -113,7 +113,31 @@ def missing_label_values(p):
     _dataset(p, df)
 
 
+def three_class_label(p):
+    df = _credit()
+    df.loc[::5, "good_credit"] = 2
+    _dataset(p, df)
+
+
+def truncated_gzip(p):
+    raw = (ROOT / "data" / "german_credit.csv.gz").read_bytes()
+    (p.parent / "cut.csv.gz").write_bytes(raw[: len(raw) // 2])
+    _edit(p, lambda s: s["dataset"].update(path="cut.csv.gz"))
+
+
+def non_utf8_deep_in_file(p):
+    """The first bad byte is on line 2, column 80: pandas reports a position inside its read buffer."""
+    text = _credit().to_csv(index=False).encode()
+    first_line = text.index(b"\n") + 1
+    at = first_line + 79
+    (p.parent / "bad.csv").write_bytes(text[:at] + b"\xff" + text[at + 1:])
+    _edit(p, lambda s: s["dataset"].update(path="bad.csv", split_column=None))
+
+
 CORPUS = {
+    "three-class label vs binary model": (three_class_label, "has 3 classes (0, 1, 2); the model is binary"),
+    "truncated gzip": (truncated_gzip, "truncated gzip file"),
+    "non-utf8 byte deep in the file": (non_utf8_deep_in_file, "line 2, column 80"),
     "truncated yaml": (truncated_yaml, "malformed YAML"),
     "non-utf8 spec": (non_utf8, "UTF-8"),
     "enormous value": (enormous_value, "larger than"),

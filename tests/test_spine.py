@@ -17,10 +17,12 @@ from conftest import ROOT, copy_example, run_cli
 
 def store_snapshot(settings) -> dict:
     """Everything an audit could write: index rows, ledger entries, MLflow runs, audit directories."""
-    con = sqlite3.connect(settings.records_db)
-    audits = con.execute("SELECT COUNT(*) FROM audits").fetchone()[0]
-    ledger = con.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
-    con.close()
+    audits = ledger = None  # no records database yet: it must still not exist afterwards
+    if settings.records_db.exists():
+        con = sqlite3.connect(settings.records_db)
+        audits = con.execute("SELECT COUNT(*) FROM audits").fetchone()[0]
+        ledger = con.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+        con.close()
     ml = sqlite3.connect(settings.home / "mlflow.db")
     runs = ml.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     tags = ml.execute("SELECT COUNT(*) FROM model_version_tags").fetchone()[0]

@@ -36,9 +36,12 @@ def export(audit_id: str = typer.Argument(..., help="Audit id (see `aiaudit ls`)
     from ..config import Settings
     docs, fmts, langs = _choices(doc, tuple(DOCS), "--doc"), _choices(fmt, FORMATS, "--format"), _choices(lang, LANGS, "--lang")
     engine = AuditEngine(Settings.from_env())
-    if len(docs) * len(fmts) * len(langs) > 1:
-        if out.exists() and not out.is_dir():
-            raise AuditInputError("must be a directory when several documents are exported", source="--out")
+    engine.load_result(audit_id)  # an unknown audit is reported before anything is created
+    count = len(docs) * len(fmts) * len(langs)
+    if count > 1:
+        if (out.exists() and not out.is_dir()) or (not out.exists() and out.suffix.lstrip(".").lower() in FORMATS):
+            raise AuditInputError(f"{count} documents are exported: --out must be a directory, not a file name "
+                                  f"like '{out.name}'", source="--out")
         out.mkdir(parents=True, exist_ok=True)
         paths = render_documents(engine, audit_id, docs, fmts, langs, out)
     else:

@@ -10,10 +10,26 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import AuditInputError
+from ..textcheck import COMPRESSION_ERRORS
 
 
 def iter_chunks(path: str | Path, columns: Sequence[str] | None = None, chunk_rows: int = 500_000) -> Iterator[pd.DataFrame]:
-    p = Path(path)
+    """Chunks of the file; unreadable bytes or a broken compressed stream become one clear input error."""
+    try:
+        yield from _chunks(Path(path), columns, chunk_rows)
+    except (OSError, UnicodeDecodeError, pa.ArrowInvalid, *COMPRESSION_ERRORS) as e:
+        from ..textcheck import corrupt_compression_message, not_utf8_message
+        text = str(e).lower()
+        if isinstance(e, COMPRESSION_ERRORS) or "compress" in text or "gzip" in text:
+            raise AuditInputError(corrupt_compression_message(e if isinstance(e, COMPRESSION_ERRORS) else EOFError()),
+                                  source=str(path)) from None
+        if isinstance(e, UnicodeDecodeError) or "utf8" in text or "utf-8" in text:
+            raise AuditInputError(not_utf8_message(path), source=str(path)) from None
+        raise AuditInputError(f"cannot read dataset: {str(e).splitlines()[0][:200]}", source=str(path)) from None
+
+
+def _chunks(p: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    path = p
     name = p.name.lower()
     if name.endswith(".parquet"):
         pf = pq.ParquetFile(p)
