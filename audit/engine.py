@@ -18,6 +18,7 @@ from . import __version__, risk_link
 from .checks import AuditContext, CheckResult, available_checks
 from .checks.base import AuditData, Check
 from .config import Settings
+from .conformance import extra_columns
 from .datasets import describe, read_table
 from .errors import EXIT_GATE_FAILED, EXIT_OK, AuditInputError
 from .findings import Finding, Severity, Status
@@ -305,7 +306,9 @@ class AuditEngine:
                                   protected=ds.protected, columns=info.columns,
                                   split=ds.audit_split if ds.split_column else None,
                                   train_rows=None if p.data.train is None or population else len(p.data.train),
-                                  sample=population.plan if population else None),
+                                  sample=population.plan if population else None,
+                                  extra_columns=[] if p.model.task == "language_model" else extra_columns(
+                                      p.data.frame, p.model.meta.features, [ds.label, ds.split_column, *ds.protected])),
             policy=PolicyInfo(name=p.policy.name, version=p.policy.version, checksum=p.policy.checksum,
                               fail_on=p.policy.pack.fail_on.value),
             risk=risk_block, findings=findings, metrics=metrics, checks=runs, evidence=evidence,

@@ -60,9 +60,14 @@ class Registry:
                                   "(aiaudit register, or aiaudit demo), or set AIAUDIT_HOME / MLFLOW_TRACKING_URI",
                                   source="AIAUDIT_HOME")
         self.settings = settings.ensure() if create else settings
+        self.client = _mlflow().MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+    def fluent(self):
+        """`mlflow`, with its process-wide fluent API (start_run, log_model, download_artifacts of models:/ URIs)
+        pointed at this store: set on every use, as another store opened in the process may have moved it."""
         mlflow = _mlflow()
-        _point_fluent_api_at(mlflow, settings.tracking_uri)
-        self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        _point_fluent_api_at(mlflow, self.settings.tracking_uri)
+        return mlflow
 
     def experiment_id(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -80,7 +85,7 @@ class Registry:
     def register(self, estimator: Any, X: pd.DataFrame, name: str, lineage: Lineage,
                  description: str | None = None) -> ModelRef:
         """Store `estimator` in a safe format as a new version of registered model `name`."""
-        mlflow = _mlflow()
+        mlflow = self.fluent()
         from mlflow.models import infer_signature
 
         example = X.head(5)
@@ -137,7 +142,7 @@ class Registry:
 
     def load(self, ref: ModelRef, trust: bool = False) -> LoadedModel:
         """Download and load a registered model; its file hash must match the registry record."""
-        mlflow = _mlflow()
+        mlflow = self.fluent()
         expected = ref.tags.get(SHA_TAG)
         if expected is None and not trust:
             raise AuditInputError("model version was not registered through aiaudit (no recorded SHA-256); "

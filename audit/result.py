@@ -30,6 +30,8 @@ class DatasetRecord(BaseModel):
     split: str | None = None
     train_rows: int | None = None
     sample: dict[str, Any] | None = Field(None, description="When streamed: how the row-level sample was drawn.")
+    extra_columns: list[str] = Field(default_factory=list, description="Columns that are neither model inputs nor "
+                                                                       "named by the spec (not read by the model).")
 
 
 class PolicyInfo(BaseModel):

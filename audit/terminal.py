@@ -126,6 +126,9 @@ def print_summary(console: Console, result: Any, full: bool = False) -> None:
         console.print(escape(f"risk tier: {result.risk.get('tier')}"), highlight=False)
     console.print(escape(f"dataset {result.dataset.path.rsplit('/', 1)[-1]} ({result.dataset.rows} rows) · policy "
                          f"{result.policy.name} {result.policy.version}"), highlight=False, soft_wrap=True)
+    if extra := result.dataset.extra_columns:
+        console.print(escape(_fit(f"not read by the model: {len(extra)} column(s): {', '.join(extra)}", width)),
+                      highlight=False)
     for line in textwrap.wrap("Verdict: " + verdict(result), width):
         console.print(escape(line), highlight=False)
     if not full:

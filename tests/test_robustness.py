@@ -173,7 +173,9 @@ def robustness_audit(registry, settings, tmp_path_factory):
     model = _pipeline(RandomForestClassifier(n_estimators=40, max_depth=6, random_state=0), ["region"],
                       ["income", "debt", "age", "@score"])
     model.fit(X[features][:1500], y[:1500])
-    df = X.assign(label=y, split=["train"] * 1500 + ["test"] * 1500)
+    df = X.assign(label=y, split=["train"] * 1500 + ["test"] * 1500, notes="free text the model never reads")
+    df.loc[[1600, 1700, 2900], "region"] = "atlantis"          # a category never seen in training
+    df.loc[[2000], "region"] = "mars"
     return run_synthetic_audit(settings, registry, tmp_path_factory.mktemp("robustness-audit"), "robustness-synthetic",
                                model, X[features][:1500], df, "robustness", ["sex"],
                                {"immutable": ["debt", "age"], "sample_size": 600,
@@ -211,6 +213,21 @@ def test_robustness_check_in_audit(robustness_audit):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 80 and all(r["flipped"] in ("True", "False") for r in rows)
     assert figures.draw((audit_dir / details["evidence"]["plot"]).read_bytes())[:4] == b"\x89PNG"
+
+
+def test_unseen_categories_and_extra_columns_are_reported(robustness_audit):
+    """They used to be scored (as an all-zero one-hot row) and ignored without a word."""
+    result, _ = robustness_audit
+    unseen = next(f for f in result.findings if f.metric == "robustness.unseen_category_rows")
+    assert unseen.status.value == "warn" and unseen.value == 4
+    assert [(u["feature"], u["value"], u["rows"]) for u in unseen.data["unseen"]] == [("region", "atlantis", 3),
+                                                                                       ("region", "mars", 1)]
+    assert result.dataset.extra_columns == ["notes"]
+
+
+def test_no_unseen_categories_pass(credit_audit):
+    unseen = next(f for f in credit_audit.findings if f.metric == "robustness.unseen_category_rows")
+    assert unseen.status.value == "pass" and unseen.value == 0
 
 
 def test_regression_reports_prediction_change_without_flips():

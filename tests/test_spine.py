@@ -174,11 +174,17 @@ def test_opening_a_registry_leaves_the_environment_alone(tmp_path, monkeypatch):
     """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; a second store opened later in the same process
     (or any child process) must still resolve to its own AIAUDIT_HOME, not to the first registry's."""
     from audit.config import Settings
-    from audit.registry import Registry
+    from audit.registry import Registry, _point_fluent_api_at
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    import mlflow
+    before = mlflow.get_tracking_uri()
     monkeypatch.setenv("AIAUDIT_HOME", str(tmp_path / "a"))
-    Registry(Settings.from_env())
+    first = Registry(Settings.from_env())
     monkeypatch.setenv("AIAUDIT_HOME", str(tmp_path / "b"))
     second = Settings.from_env()
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert second.tracking_uri.endswith(str(tmp_path / "b" / "mlflow.db"))
+    # opening a store does not move the process-wide fluent API; using one points it at that store
+    assert mlflow.get_tracking_uri() == before
+    assert first.fluent().get_tracking_uri() == first.settings.tracking_uri
+    _point_fluent_api_at(mlflow, before)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..conformance import unseen_categories
 from ..csvsafe import write_csv
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
@@ -163,6 +164,21 @@ def _class_name(ctx: AuditContext, idx: int) -> str:
     return str(classes[idx]) if idx < len(classes) else str(idx)
 
 
+def _unseen_categories_finding(ctx: AuditContext, n: int) -> Finding:
+    """Audited rows whose categorical inputs hold values the model never saw in training (exact counts)."""
+    unseen, rows = unseen_categories(ctx.data.frame, ctx.model.meta.features)
+    listing = "; ".join(f"{u.feature} = {u.value!r} ({u.rows} rows)" for u in unseen[:8]) + ("…" if len(unseen) > 8 else "")
+    detail = (f"{rows:,} of {n:,} audited rows hold a category never seen in training: {listing}. The model scores "
+              "them without error, as if the value were missing or matched no category; the system must validate "
+              "such inputs or the training data must cover them." if rows else
+              "Every categorical input value in the audited data was seen in training.")
+    return Finding.make(NAME, "Categories never seen in training", status=Status.warn if rows else Status.passed,
+                        severity=Severity.medium if rows else Severity.info, metric="robustness.unseen_category_rows",
+                        value=float(rows), references=[R_RESILIENCE], detail=detail,
+                        data={"rows": rows, "share": rows / n if n else 0.0,
+                              "unseen": [u.model_dump() for u in unseen[:200]]})
+
+
 def run(ctx: AuditContext, cfg: RobustnessConfig) -> CheckResult:
     rules, skipped, X = plan(ctx, cfg)
     result = CheckResult()
@@ -263,6 +279,7 @@ def run(ctx: AuditContext, cfg: RobustnessConfig) -> CheckResult:
                     "before the model sees them, and its instructions for use should say so."),
             data={"errors": rep.errors}))
         m["robustness.missing.errors"] = float(len(cols))
+    result.findings.append(_unseen_categories_finding(ctx, len(ctx.data.frame)))
     if rep.missing_one is not None and classifier:
         mo = rep.missing_one
         ci = (mo["ci_low"], mo["ci_high"])

@@ -147,7 +147,7 @@ def _load_card(path: Path) -> dict[str, Any] | None:
 
 
 def _registry_info(engine: Any, result: AuditResult) -> RegistryInfo:
-    import mlflow
+    mlflow = engine.registry.fluent()
     client = engine.registry.client
     mv = client.get_model_version(result.model.name, result.model.version)
     params: dict[str, str] = {}
