@@ -208,6 +208,23 @@ def demo(audit: bool = typer.Option(True, "--audit/--no-audit", help="Also run t
         err.print(f"[yellow]{hint}[/]", highlight=False)
 
 
+def _plain_flags(command) -> None:
+    """No `<bool>` type label on plain on/off flags in --help."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    make_help = command.get_help_option
+
+    def get_help_option(ctx):
+        option = make_help(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+
+
 def main() -> None:
     import signal
     from .commands import register_all
@@ -217,7 +234,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     register_all(app)
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        _plain_flags(command)
+        code = command(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except AuditInputError as e:
         err.print(f"error: {e}", highlight=False, soft_wrap=True)

@@ -1,6 +1,8 @@
 """Plain-text rendering of a classification for the terminal (`aiaudit classify --format text`)."""
 from __future__ import annotations
 
+from textwrap import shorten
+
 from .model import Classification
 
 TIER_LABEL = {"prohibited": "PROHIBITED practice (Ch. II)", "high": "HIGH-RISK (Ch. III)",
@@ -58,7 +60,7 @@ def render_text(c: Classification, trace: bool = True) -> str:
         state = "in effect" if o.in_effect else "not yet"
         flag = " [conditional]" if o.conditional else ""
         overlay = " [overlay date, SECONDARY]" if o.dates.overlay else ""
-        lines.append(f"  {o.article:<14} {o.title[:64]:<64} {start} ({state}){overlay}{flag}")
+        lines.append(f"  {o.article:<14} {shorten(o.title, 64, placeholder='…'):<64} {start} ({state}){overlay}{flag}")
         checks = ", ".join(o.checks) or "-"
         pen = f"; penalty {c.penalties[o.penalty].citation}" if o.penalty in c.penalties else ""
         lines.append(f"  {'':<14} status {o.status}; automation {o.automation}; checks {checks}"
@@ -76,5 +78,5 @@ def render_text(c: Classification, trace: bool = True) -> str:
         lines.append("Trace (rule: status <- facts):")
         for t in c.trace:
             facts = ", ".join(f"{k}={_fmt_fact(v)}" for k, v in t.facts.items())
-            lines.append(f"  {t.status:<10} {t.citation:<16} {t.title[:70]}" + (f"   <- {facts}" if facts else ""))
+            lines.append(f"  {t.status:<10} {t.citation:<16} {shorten(t.title, 70, placeholder='…')}" + (f"   <- {facts}" if facts else ""))
     return "\n".join(lines) + "\n"

@@ -133,3 +133,36 @@ def test_sigterm_interrupts_cleanly_and_the_crash_is_listed(demo_models, setting
     assert not list(settings.audits_dir.glob(".partial-*"))
     listed = run_cli("ls", "--json")
     assert '"status": "crashed"' in listed.stdout
+
+
+def test_findings_without_a_value_say_why(engine):
+    """compas is explained by path-dependent TreeSHAP, which has no background: the two background findings
+    used to pass with an empty value and a title promising one."""
+    from conftest import run_example
+    result = run_example(engine, "compas")
+    by_metric = {f.metric: f for f in result.findings if f.check == "explanations"}
+    explainer = by_metric["explanations.shap.background_size"]
+    sensitivity = by_metric["explanations.quality.background_rank_tau"]
+    assert explainer.value is None and "needs no background" in explainer.title
+    assert sensitivity.value is None and sensitivity.title.endswith("not applicable")
+
+
+def test_help_shows_no_type_labels_on_plain_flags():
+    for command in (["export"], ["run"], ["demo"], ["ledger", "verify"], []):
+        proc = run_cli(*command, "--help")
+        assert proc.returncode == 0 and "<bool>" not in proc.stdout, (command, proc.stdout)
+    assert "[pdf|docx|html|md|all]" in run_cli("export", "--help").stdout
+
+
+def test_classify_shortens_titles_at_word_boundaries():
+    import json
+    card = str(ROOT / "examples/cards/credit-scoring.yaml")
+    titles = [o["title"] for o in json.loads(run_cli("classify", card, "--format", "json").stdout)["obligations"]]
+    text = run_cli("classify", card).stdout
+    long = [t for t in titles if len(t) > 64]
+    assert long, "expected an obligation title longer than the column"
+    for title in long:
+        line = next(line for line in text.splitlines() if title[:30] in line)
+        shown = line.split("…")[0].split(None, 2)[-1]  # drop the indent and the article label
+        shown = shown[shown.index(title[:10]):]
+        assert title.startswith(shown) and title[len(shown)] == " ", (shown, title)

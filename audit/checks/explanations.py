@@ -527,7 +527,8 @@ def _global_findings(result, cfg, ranking, prov, plan, scale, target, evidence) 
               + (f", background of {bg} rows read back from the explainer's masker" if bg else ", no background")
               + f"); explained output: {word}. " + " ".join(n.rstrip(".") + "." for n in prov["notes"]))
     result.findings.append(Finding.make(
-        NAME, "SHAP explainer and background", status=Status.passed, severity=Severity.info,
+        NAME, "SHAP explainer and background" if bg else "SHAP explainer (needs no background)",
+        status=Status.passed, severity=Severity.info,
         metric="explanations.shap.background_size", value=float(bg) if bg else None, references=REF_INTERPRET,
         evidence=[evidence["sampling_json"]], detail=detail.strip(),
         data={k: v for k, v in prov.items() if k != "pipeline_map"}))
@@ -693,7 +694,7 @@ def _quality_findings(result, cfg, add, shap_s, stab, agree, deletion, del_shap,
     if not sens.get("applicable"):
         m["explanations.quality.background_rank_tau"] = None
         result.findings.append(Finding.make(
-            NAME, "Sensitivity to the background size", status=Status.passed, severity=Severity.info,
+            NAME, "Sensitivity to the background size: not applicable", status=Status.passed, severity=Severity.info,
             metric="explanations.quality.background_rank_tau", references=REF_QUALITY, evidence=qev,
             detail=f"Not applicable: {sens['reason']}.", data=sens))
         return

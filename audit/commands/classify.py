@@ -49,7 +49,7 @@ def _audit_evidence(audit_id: str | None, model: str | None) -> tuple[str, dict[
 def classify_command(
         card: Path = typer.Argument(..., help="System card (YAML); see docs/schema/system-card.schema.json."),
         on: Optional[str] = typer.Option(None, "--date", help="Classify as of this date, YYYY-MM-DD (default: today, UTC)."),
-        fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
+        fmt: str = typer.Option("text", "--format", help="Output format: text or json.", metavar="[text|json]"),
         overlay: list[str] = typer.Option([], "--overlay", help="Also apply an amendment layer that is not in force "
                                                                  "on the date (e.g. a proposal). Layers in force on "
                                                                  "the date always apply."),

@@ -23,9 +23,10 @@ def _choices(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
 
 
 def export(audit_id: str = typer.Argument(..., help="Audit id (see `aiaudit ls`)."),
-           doc: str = typer.Option(..., "--doc", help=DOC_HELP),
-           fmt: str = typer.Option("pdf", "--format", help="pdf, docx, html, md, or all."),
-           lang: str = typer.Option("en", "--lang", help="Language: en (English), ko (Korean), or all."),
+           doc: str = typer.Option(..., "--doc", help=DOC_HELP, metavar="DOC"),
+           fmt: str = typer.Option("pdf", "--format", help="pdf, docx, html, md, or all.", metavar="[pdf|docx|html|md|all]"),
+           lang: str = typer.Option("en", "--lang", help="Language: en (English), ko (Korean), or all.",
+                                    metavar="[en|ko|all]"),
            out: Path = typer.Option(..., "--out", help="Output file, or a directory (required when any option is 'all')."),
            tables: Optional[Path] = typer.Option(None, "--tables", help="Also write every table of the document as CSV "
                                                                         "into this directory (spreadsheet-safe)."),
