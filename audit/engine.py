@@ -31,6 +31,7 @@ from .spec import LoadedSpec, load_spec
 from .versions import installed_versions
 
 MAX_GROUPS = 1000
+STAGING_GRACE_SECONDS = 60
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlflow", "shap", "lime", "fairlearn",
              "torch", "sae-lens", "transformer-lens")
 
@@ -147,6 +148,15 @@ def _should_stream(spec: LoadedSpec, policy: Policy, path: Path) -> bool:
     if rows is None:  # CSV: decide by size (about 100 bytes a row)
         rows = path.stat().st_size // 100
     return rows > policy.pack.limits.max_rows_in_memory
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process named in the folder's pid file still runs (a folder without one has no owner)."""
+    try:
+        pid = int((folder / "pid").read_text())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return False
+    return pid > 0 and _pid_alive(pid)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -325,33 +335,46 @@ class AuditEngine:
                                  scheduler=ex.scheduler, chunk_rows=ex.chunk_rows)
 
     def _publish(self, result: AuditResult, partial: Path) -> None:
-        """MLflow run, then rename into place, then the index row and ledger in one transaction."""
+        """MLflow run, rename into place (with the owner's pid), index row and ledger in one transaction, then
+        drop the pid: a kill at any point leaves either a partial folder (recorded as failed by the next run) or a
+        published one with a dead owner (indexed by the next run), see `recover_interrupted`."""
         mlflow_ids = self._log_mlflow(result, partial)
         result.mlflow = mlflow_ids
         (partial / "audit.json").write_text(result.model_dump_json(indent=2))
         self.registry.client.log_artifact(mlflow_ids["run_id"], str(partial / "audit.json"))
         self.registry.client.set_terminated(mlflow_ids["run_id"], "FINISHED")
         final = self.settings.audits_dir / result.audit_id
-        (partial / "pid").unlink()
-        os.replace(partial, final)
-        audit_sha = sha256_file(final / "audit.json")
+        os.replace(partial, final)  # the pid file moves along: until it is removed, a crash here is recoverable
+        self._index(result, final)
+        (final / "pid").unlink()
+        self._tag_version(result)
+
+    def _tag_version(self, result: AuditResult) -> None:
         tier = (result.risk or {}).get("tier")
+        tags = {"aiaudit.audit_id": result.audit_id, "aiaudit.status": result.status}
+        if tier:
+            tags["aiaudit.tier"] = tier
+        self.registry.set_version_tags(result.model.name, result.model.version, tags)
+
+    def _index(self, result: AuditResult, final: Path, recovered: bool = False) -> bool:
+        """The index row and the ledger entries of a published audit, once (False if already indexed)."""
+        audit_sha = sha256_file(final / "audit.json")
+        run_id = result.mlflow.get("run_id")
         with self.records.transaction() as con:
+            if con.execute("SELECT 1 FROM audits WHERE audit_id = ?", (result.audit_id,)).fetchone():
+                return False
             self.records.add_audit(con, {
                 "audit_id": result.audit_id, "created_at": result.created_at, "name": result.name,
                 "model_name": result.model.name, "model_version": result.model.version, "model_uri": result.model.uri,
-                "status": result.status, "tier": tier, "exit_code": result.exit_code, "run_id": mlflow_ids["run_id"],
-                "audit_sha256": audit_sha, "path": str(final)})
+                "status": result.status, "tier": (result.risk or {}).get("tier"), "exit_code": result.exit_code,
+                "run_id": run_id, "audit_sha256": audit_sha, "path": str(final)})
             for f in result.findings:
                 self.records.append(con, "finding.recorded", result.audit_id,
                                     {"finding": f.id, "status": f.status.value, "severity": f.severity.value, "value": f.value})
             self.records.append(con, "audit.completed", result.audit_id,
                                 {"status": result.status, "exit_code": result.exit_code, "audit_sha256": audit_sha,
-                                 "run_id": mlflow_ids["run_id"]})
-        tags = {"aiaudit.audit_id": result.audit_id, "aiaudit.status": result.status}
-        if tier:
-            tags["aiaudit.tier"] = tier
-        self.registry.set_version_tags(result.model.name, result.model.version, tags)
+                                 "run_id": run_id, **({"recovered": True} if recovered else {})})
+        return True
 
     def _log_mlflow(self, result: AuditResult, partial: Path) -> dict[str, str]:
         from mlflow.entities import Metric, Param, RunTag
@@ -386,22 +409,38 @@ class AuditEngine:
         self.records.log("audit.failed", audit_id, {"reason": reason[:1000]})
 
     def recover_interrupted(self) -> list[str]:
-        """Mark audits whose process died mid-run as failed and remove their partial output."""
+        """Settle every audit whose process died: published but not indexed -> indexed (the audit is complete);
+        anything earlier -> recorded as failed and its partial output removed."""
         recovered = []
-        for partial in self.settings.audits_dir.glob(".partial-*"):
-            pid_file = partial / "pid"
-            try:
-                pid = int(pid_file.read_text())
-            except (FileNotFoundError, ValueError):
-                pid = -1
-            if pid > 0 and _pid_alive(pid):
+        for folder in sorted(self.settings.audits_dir.iterdir()) if self.settings.audits_dir.is_dir() else []:
+            if not folder.is_dir() or _owner_alive(folder):
                 continue
-            audit_id = partial.name.removeprefix(".partial-")
-            self._fail(audit_id, partial, "interrupted: the audit process ended before completing")
-            recovered.append(audit_id)
+            if folder.name.startswith(".staging-"):  # before audit.started: nothing to record
+                if time.time() - folder.stat().st_mtime > STAGING_GRACE_SECONDS:  # its pid file may not exist yet
+                    shutil.rmtree(folder, ignore_errors=True)
+            elif folder.name.startswith(".partial-"):
+                audit_id = folder.name.removeprefix(".partial-")
+                self._fail(audit_id, folder, "interrupted: the audit process ended before completing")
+                recovered.append(audit_id)
+            elif not folder.name.startswith(".") and (folder / "pid").exists():
+                recovered.append(self._recover_published(folder))
         return recovered
 
     # reading -----------------------------------------------------------------------
+    def _recover_published(self, final: Path) -> str:
+        """An audit renamed into place whose process died before its index row (or just after it)."""
+        try:
+            result = AuditResult.model_validate_json((final / "audit.json").read_text())
+        except (OSError, ValueError):
+            partial = final.with_name(f".partial-{final.name}")
+            os.replace(final, partial)
+            self._fail(final.name, partial, "interrupted while publishing: audit.json unreadable")
+            return final.name
+        if self._index(result, final, recovered=True):
+            self._tag_version(result)
+        (final / "pid").unlink(missing_ok=True)
+        return result.audit_id
+
     def load_result(self, audit_id: str) -> AuditResult:
         row = self.records.get_audit(audit_id) if self.settings.records_db.is_file() else None
         if row is None:
