@@ -42,6 +42,19 @@ class Settings:
         return path is None or path.is_file()
 
     def ensure(self) -> "Settings":
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.audits_dir.mkdir(exist_ok=True)
+        """Create the home (0700 whatever the umask: the store is readable by its owner only)."""
+        for folder in (self.home, self.audits_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private(folder)
+        if (path := self.sqlite_path) is not None and path.is_file():
+            private(path)
         return self
+
+
+def private(path: Path) -> None:
+    """Owner-only permissions: 0700 for a directory, 0600 for a file (skipped where we are not the owner)."""
+    try:
+        if path.stat().st_uid == os.getuid():
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+    except FileNotFoundError:
+        pass

@@ -26,3 +26,7 @@ class IntegrityError(Exception):
     """A stored artifact or record does not match its recorded hash."""
 
     exit_code = EXIT_GATE_FAILED
+
+
+class StoreDamaged(AuditInputError):
+    """A store database that SQLite cannot read: exit 2, or 1 from `ledger verify` (a verification failure)."""

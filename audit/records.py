@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import StoreDamaged
+
 try:
     import fcntl
 except ImportError:  # not POSIX: a process-local lock only
@@ -104,8 +106,15 @@ class Records:
         self.head_path = self.db_path.with_suffix(".head")
         self._thread_lock = threading.Lock()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
-            con.executescript(SCHEMA)
+        try:
+            with self.connect() as con:
+                con.executescript(SCHEMA)
+                con.execute("SELECT COUNT(*) FROM ledger").fetchone()
+        except sqlite3.DatabaseError as e:  # truncated, overwritten or not a database at all
+            raise StoreDamaged(f"the records database cannot be read ({e}); restore it from a backup, or move it "
+                               "away to start an empty store", source=str(self.db_path)) from None
+        from .config import private
+        private(self.db_path)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -179,6 +188,7 @@ class Records:
                 return
             tmp = self.head_path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(f"{last['seq']} {last['entry_hash']}\n")
+            os.chmod(tmp, 0o600)
             os.replace(tmp, self.head_path)
 
     def _read_head(self) -> tuple[int, str] | None:

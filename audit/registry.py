@@ -61,6 +61,9 @@ class Registry:
                                   source="AIAUDIT_HOME")
         self.settings = settings.ensure() if create else settings
         self.client = _mlflow().MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        if create:
+            self.client.search_experiments(max_results=1)  # creates the SQLite store now, so its mode can be set
+            self.settings.ensure()
 
     def fluent(self):
         """`mlflow`, with its process-wide fluent API (start_run, log_model, download_artifacts of models:/ URIs)

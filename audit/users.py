@@ -42,8 +42,9 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MAX_FAILURES = 5            # failed sign-ins allowed per window ...
-FAILURE_WINDOW = 15 * 60    # ... of this many seconds, then the account is locked for
-LOCKOUT_SECONDS = 15 * 60
+FAILURE_WINDOW = 15 * 60    # ... until this long passes without one; then each further failure doubles a wait
+BACKOFF_SECONDS = 30        # that starts here ...
+LOCKOUT_SECONDS = 15 * 60   # ... and never exceeds this (so anonymous requests cannot lock an account for longer)
 IDLE_TIMEOUT = 30 * 60      # sessions end after this much inactivity
 ABSOLUTE_TIMEOUT = 12 * 3600
 
@@ -199,39 +200,48 @@ class UserStore:
             self.records.append(con, "user.unlocked", f"user:{username}", {"username": username}, actor=actor)
 
     # sign-in ---------------------------------------------------------------------------
-    def authenticate(self, username: str, password: str, now: float | None = None) -> User:
-        """Return the user or raise SignInError; failures are counted per username in the database."""
+    def authenticate(self, username: str, password: str, now: float | None = None,
+                     client: str | None = None) -> User:
+        """Return the user or raise SignInError.
+
+        Each attempt is counted, per username and per `client` (e.g. the remote address), in one transaction
+        before the slow password hash, so parallel attempts can never exceed the allowance; a success clears
+        the username's count. After MAX_FAILURES failures in the window each further failure doubles a wait
+        (BACKOFF_SECONDS up to LOCKOUT_SECONDS) rather than locking the account outright, and an admin can
+        unlock it at once (`aiaudit users unlock`)."""
         now = time.time() if now is None else now
         username = username.strip()[:128]
-        with self.records.connect() as con:
-            att = con.execute("SELECT * FROM login_attempts WHERE username = ?", (username,)).fetchone()
+        keys = [username] + ([f"client:{client[:128]}"] if client else [])
+        with self.records.transaction() as con:
+            for key in keys:
+                att = con.execute("SELECT * FROM login_attempts WHERE username = ?", (key,)).fetchone()
+                if att and att["locked_until"] > now:
+                    raise SignInError("too many failed sign-in attempts", retry_after=att["locked_until"] - now)
+            waits = [self._count_attempt(con, key, now) for key in keys]
             row = con.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-        if att and att["locked_until"] > now:
-            raise SignInError("too many failed sign-in attempts", retry_after=att["locked_until"] - now)
         stored = row["password_hash"] if row and row["source"] == "local" and row["password_hash"] else _DUMMY_HASH
         ok = verify_password(password[:MAX_PASSWORD], stored) and stored is not _DUMMY_HASH
         if not ok:
-            locked = self._record_failure(username, now)
-            if locked:
-                raise SignInError("too many failed sign-in attempts", retry_after=LOCKOUT_SECONDS)
+            if any(waits):
+                raise SignInError("too many failed sign-in attempts", retry_after=max(waits))
             raise SignInError("wrong username or password")
         with self.records.transaction() as con:
             con.execute("DELETE FROM login_attempts WHERE username = ?", (username,))
         return User(row["username"], Role(row["role"]), row["source"])
 
-    def _record_failure(self, username: str, now: float) -> bool:
-        with self.records.transaction() as con:
-            att = con.execute("SELECT * FROM login_attempts WHERE username = ?", (username,)).fetchone()
-            if att is None or now - att["window_start"] > FAILURE_WINDOW or att["locked_until"] and att["locked_until"] <= now:
-                failures, start = 1, now
-            else:
-                failures, start = att["failures"] + 1, att["window_start"]
-            locked_until = now + LOCKOUT_SECONDS if failures >= MAX_FAILURES else 0
-            con.execute("INSERT OR REPLACE INTO login_attempts VALUES (?,?,?,?)", (username, failures, start, locked_until))
-            if locked_until:
-                self.records.append(con, "user.locked_out", f"user:{username}",
-                                    {"username": username, "failures": failures}, actor="app:sign-in")
-        return bool(locked_until)
+    def _count_attempt(self, con, key: str, now: float) -> float:
+        """Count one attempt against `key` (undone by a success); the wait it imposes, 0 within the allowance."""
+        att = con.execute("SELECT * FROM login_attempts WHERE username = ?", (key,)).fetchone()
+        # `window_start` holds the last attempt: the count lapses after FAILURE_WINDOW without attempts or waits
+        quiet = None if att is None else now - max(att["window_start"], att["locked_until"])
+        failures = 1 if quiet is None or quiet > FAILURE_WINDOW else att["failures"] + 1
+        wait = (min(BACKOFF_SECONDS * 2 ** (failures - MAX_FAILURES), LOCKOUT_SECONDS)
+                if failures >= MAX_FAILURES else 0.0)
+        con.execute("INSERT OR REPLACE INTO login_attempts VALUES (?,?,?,?)", (key, failures, now, now + wait if wait else 0))
+        if wait and failures == MAX_FAILURES:
+            self.records.append(con, "user.locked_out", f"user:{key}" if not key.startswith("client:") else key,
+                                {"username": key, "failures": failures, "wait_seconds": wait}, actor="app:sign-in")
+        return wait
 
     # sessions ---------------------------------------------------------------------------
     def start_session(self, user: User, now: float | None = None) -> Session:

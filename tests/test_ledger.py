@@ -116,3 +116,37 @@ def test_verify_under_concurrent_writers_raises_no_false_alarm(tmp_path):
     assert heads == sorted(heads)
     final = records.verify()
     assert final.ok and final.entries == 240 and records._read_head()[0] == 240
+
+
+def test_store_is_private_whatever_the_umask(tmp_path):
+    """Home and audit folders 0700, databases and the head file 0600, even under a permissive umask."""
+    import os
+    import stat
+    from audit.config import Settings
+    from audit.registry import Registry
+    old = os.umask(0o000)
+    try:
+        settings = Settings.from_env(tmp_path / "home")
+        Registry(settings)
+        records = Records(settings.records_db)
+        records.log("test.event", "subject", {"x": 1}, actor="t")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(settings.home) == 0o700 and mode(settings.audits_dir) == 0o700
+    assert mode(settings.records_db) == 0o600 and mode(settings.home / "mlflow.db") == 0o600
+    assert mode(records.head_path) == 0o600
+
+
+def test_damaged_records_database_is_one_line_naming_the_file(ledger, tmp_path):
+    db = ledger.db_path
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    raw = db.read_bytes()
+    db.write_bytes(raw[:100] + b"\x00" * 200 + raw[300:len(raw) // 2])   # header overwritten, then half gone
+    env = {"AIAUDIT_HOME": str(tmp_path)}
+    verify = run_cli("ledger", "verify", env=env)
+    assert verify.returncode == 1 and str(db) in verify.stderr and "cannot be read" in verify.stderr
+    listing = run_cli("ls", env=env)
+    assert listing.returncode == 2 and len(listing.stderr.strip().splitlines()) == 1 and str(db) in listing.stderr
+    assert "Traceback" not in verify.stderr + listing.stderr

@@ -122,7 +122,7 @@ def test_passwords_are_salted_scrypt_hashes_checked_against_hashlib(tmp_path):
 
 def test_sign_in_lockout_is_persisted_per_username_and_expires(tmp_path):
     from audit.records import Records
-    from audit.users import LOCKOUT_SECONDS, MAX_FAILURES, SignInError, UserStore
+    from audit.users import BACKOFF_SECONDS, LOCKOUT_SECONDS, MAX_FAILURES, SignInError, UserStore
     rec = Records(tmp_path / "records.db")
     UserStore(rec).add("ann", "reviewer", PASSWORD, actor="test")
     now = time.time()
@@ -132,17 +132,63 @@ def test_sign_in_lockout_is_persisted_per_username_and_expires(tmp_path):
         assert e.value.retry_after is None
     with pytest.raises(SignInError) as e:
         UserStore(rec).authenticate("ann", "wrong password!", now=now + 5)
-    assert e.value.retry_after == LOCKOUT_SECONDS
-    # a new store object (another process, after a restart) still sees the lock; the right password is refused
+    assert e.value.retry_after == BACKOFF_SECONDS
+    # a new store object (another process, after a restart) still sees the wait; the right password is refused
     with pytest.raises(SignInError, match="too many"):
-        UserStore(rec).authenticate("ann", PASSWORD, now=now + 60)
+        UserStore(rec).authenticate("ann", PASSWORD, now=now + 6)
+    # each further failure doubles the wait, up to LOCKOUT_SECONDS and never beyond
+    t, waits = now + 5, [BACKOFF_SECONDS]
+    for _ in range(8):
+        t += waits[-1] + 1  # each attempt as soon as the previous wait is over
+        with pytest.raises(SignInError) as e:
+            UserStore(rec).authenticate("ann", "wrong password!", now=t)
+        waits.append(e.value.retry_after)
+    assert waits[:4] == [BACKOFF_SECONDS, 2 * BACKOFF_SECONDS, 4 * BACKOFF_SECONDS, 8 * BACKOFF_SECONDS]
+    assert max(waits) == LOCKOUT_SECONDS
     # unknown names are throttled the same way (responses do not reveal which accounts exist)
     for i in range(MAX_FAILURES):
         with pytest.raises(SignInError) as unknown:
             UserStore(rec).authenticate("nobody", "whatever", now=now + i)
-    assert unknown.value.retry_after == LOCKOUT_SECONDS
-    assert UserStore(rec).authenticate("ann", PASSWORD, now=now + 5 + LOCKOUT_SECONDS + 1).username == "ann"
+    assert unknown.value.retry_after == BACKOFF_SECONDS
+    assert UserStore(rec).authenticate("ann", PASSWORD, now=t + LOCKOUT_SECONDS + 1).username == "ann"
     assert any(e.event == "user.locked_out" for e in rec.entries("user:ann"))
+
+
+def test_parallel_sign_in_attempts_never_exceed_the_allowance(tmp_path):
+    """16 attempts at once (15 wrong, 1 right): attempts are counted before the slow hash, so at most
+    MAX_FAILURES reach it, whichever order they arrive in (they used to be all checked, and the right one
+    reset the counter)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from audit.records import Records
+    from audit.users import MAX_FAILURES, SignInError, UserStore
+    rec = Records(tmp_path / "records.db")
+    UserStore(rec).add("ann", "approver", PASSWORD, actor="test")
+
+    def attempt(i: int) -> str:
+        try:
+            UserStore(rec).authenticate("ann", PASSWORD if i == 15 else f"wrong password {i}")
+            return "ok"
+        except SignInError as e:
+            return "refused" if "too many" in str(e) else "wrong"
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(attempt, range(16)))
+    assert sum(o != "refused" for o in outcomes) <= MAX_FAILURES, outcomes
+
+
+def test_per_client_throttle_follows_the_client_across_account_names(tmp_path):
+    """A client that keeps failing is throttled by its own counter, across the account names it tries."""
+    from audit.records import Records
+    from audit.users import MAX_FAILURES, SignInError, UserStore
+    rec = Records(tmp_path / "records.db")
+    store = UserStore(rec)
+    now = time.time()
+    for i in range(MAX_FAILURES):
+        with pytest.raises(SignInError):
+            store.authenticate(f"user{i}", "whatever", now=now + i, client="10.0.0.9")
+    with pytest.raises(SignInError, match="too many"):
+        store.authenticate("someone-else", "whatever", now=now + 6, client="10.0.0.9")
+    with pytest.raises(SignInError, match="wrong username"):
+        store.authenticate("someone-else", "whatever", now=now + 6, client="10.0.0.10")
 
 
 def test_sessions_time_out_and_follow_role_changes_and_removal(tmp_path):

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from ..config import Settings
+from ..errors import StoreDamaged
 from ..records import Records
 from ..review import REGISTRATION_ALIASES, alias_bypasses
 
@@ -21,7 +22,11 @@ def verify(allow_alias: list[str] = typer.Option(list(REGISTRATION_ALIASES), "--
     """Recompute the hash chain (exit 1 naming the first bad entry on any edit, deletion, reordering or
     truncation) and report every model alias set outside `aiaudit promote` (exit 1, naming model, alias, version)."""
     settings = Settings.from_env().ensure()
-    records = Records(settings.records_db)
+    try:
+        records = Records(settings.records_db)
+    except StoreDamaged as e:
+        typer.echo(f"ledger INVALID: {e}", err=True)
+        raise typer.Exit(1) from None
     result = records.verify()
     if not result.ok:
         typer.echo(f"ledger INVALID at entry {result.first_bad}: {result.reason}", err=True)
