@@ -32,12 +32,13 @@ def write_heldout(path: Path = HELDOUT, n_docs: int = 300) -> Path:
 
 
 def register_demo_lm(registry, alias: str = "candidate", fixture: bool = False, cache_root: Path | None = None,
-                     progress: Callable[[str], None] = print) -> list[str]:
-    """Train (cached) and register both demo LMs with their tokenizer, and log each SAE linked to its version."""
+                     progress: Callable[[str], None] = print, configs: tuple | None = None) -> list[str]:
+    """Train (cached) and register both demo LMs with their tokenizer, and log each SAE linked to its version;
+    `configs` replaces the bundled pair (e.g. the same pair with another training seed)."""
     from interpret.lm.demo import build_demo_lms
     from .lm_io import log_sae, register_lm
     uris = []
-    for demo in build_demo_lms(cache_root=cache_root, fixture=fixture, progress=progress):
+    for demo in build_demo_lms(cache_root=cache_root, fixture=fixture, configs=configs, progress=progress):
         corpus = demo.manifest["corpus"]
         lineage = Lineage(name="aiaudit planted-bias corpus (generated)", path=corpus["generator"],
                           sha256=corpus["sha256"], rows=int(corpus["tokens"]) // demo.config.n_ctx, columns=["text"])
