@@ -7,6 +7,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from risk import strict_yaml
+
 from .errors import AuditInputError
 
 MAX_YAML_BYTES = 2_000_000
@@ -25,7 +27,7 @@ def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
         from .textcheck import not_utf8_message
         raise AuditInputError(not_utf8_message(p, what), source=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

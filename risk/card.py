@@ -17,6 +17,7 @@ from annotated_types import Ge
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError,
                       WithJsonSchema)
 
+from . import strict_yaml
 from .errors import CardError
 
 MAX_CARD_BYTES = 1_000_000
@@ -64,6 +65,27 @@ def _fact(question: str) -> Any:
 
 class _Facts(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _element(question: str) -> Any:
+    """An element of the Art. 3(1) definition: presumed met (a card describes an AI system) unless the card
+    says otherwise; null makes it an open question."""
+    return Field(True, description=question)
+
+
+class Definition(_Facts):
+    """The Art. 3(1) definition screen, read with the Commission's guidelines on the AI-system definition
+    (Feb 2025): a system that lacks an element (e.g. a fixed rule table written by people, which infers
+    nothing) is not an AI system and the Regulation does not apply to it."""
+    machine_based: Fact = _element("Is it a machine-based system? (Art. 3(1))")
+    autonomy: Fact = _element("Is it designed to operate with some level of autonomy, i.e. some independence "
+                              "of action from human involvement? (Art. 3(1))")
+    infers_outputs: Fact = _element(
+        "Does it infer, from the input it receives, how to generate outputs such as predictions, content, "
+        "recommendations or decisions (learning, reasoning or modelling), rather than only executing rules "
+        "defined solely by natural persons? (Art. 3(1))")
+    basis: str | None = Field(None, max_length=5000,
+                              description="Why the system does or does not meet the definition (kept with the card).")
 
 
 class Scope(_Facts):
@@ -208,6 +230,7 @@ class SystemCard(BaseModel):
     continues_learning: Fact = _fact(
         "Does the system continue to learn after being placed on the market or put into service, so that its "
         "outputs may feed back into its future inputs? (Art. 15(4), third subparagraph)")
+    definition: Definition = Field(default_factory=Definition)
     scope: Scope = Field(default_factory=Scope)
     practices: Practices = Field(default_factory=Practices)
     annex_iii: list[AnnexIIIPoint] | None = Field(
@@ -286,7 +309,7 @@ def load_card(path: str | Path) -> LoadedCard:
     if len(raw) > MAX_CARD_BYTES:
         raise CardError(f"system card is larger than {MAX_CARD_BYTES} bytes", source=str(path))
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = strict_yaml.load(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise CardError(f"system card is not UTF-8 text (byte {e.start})", source=str(path)) from None
     except yaml.YAMLError as e:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import strict_yaml
+
 from .card import ANNEX_III_POINTS, SystemCard
 from .conditions import Cond
 from .errors import RegulationError
@@ -342,9 +344,8 @@ def _read(directory: Path, filename: str) -> tuple[dict[str, Any], bytes]:
     if not path.is_file():
         raise RegulationError(f"{filename}: file not found in {directory}")
     raw = path.read_bytes()
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+        data = strict_yaml.load(raw.decode("utf-8"))
     except yaml.YAMLError as e:
         raise RegulationError(f"{filename}: malformed YAML: {e}") from None
     if not isinstance(data, dict):

@@ -492,3 +492,29 @@ def test_card_errors_name_the_field(data, field):
 
 def test_yaml_exponent_strings_are_numbers():
     assert parse_card({"name": "x", "gpai": {"training_flop": "2e25"}}).gpai.training_flop == 2e25
+
+
+def test_definition_screen_takes_a_rule_table_out_of_scope():
+    """Art. 3(1): a system that infers nothing (a points table written by people) is not an AI system; the
+    elements are presumed met unless the card says otherwise, and an explicit null is an open question."""
+    from risk.card import SystemCard
+    from risk.classify import classify
+    card = yaml.safe_load((ROOT / "examples/cards/credit-scoring.yaml").read_text())
+    assert classify(SystemCard.model_validate(card), as_of=date(2026, 12, 7)).tier == "high"
+    card["definition"] = {"infers_outputs": False, "basis": "fixed points table written by the credit committee"}
+    c = classify(SystemCard.model_validate(card), as_of=date(2026, 12, 7))
+    assert c.tier == "minimal" and c.citations[:1] == ["Art. 3(1)"]
+    card["definition"] = {"infers_outputs": None}
+    c = classify(SystemCard.model_validate(card), as_of=date(2026, 12, 7))
+    assert "definition.infers_outputs" in {q.fact for q in c.open_questions}
+
+
+def test_a_key_given_twice_in_a_card_is_an_error_naming_its_line(tmp_path):
+    from risk.card import load_card
+    from risk.errors import CardError
+    path = tmp_path / "card.yaml"
+    text = (ROOT / "examples/cards/credit-scoring.yaml").read_text()
+    path.write_text(text + "profiling: false\n")   # already given above: used to win silently
+    with pytest.raises(CardError, match="duplicate key 'profiling'") as e:
+        load_card(path)
+    assert e.value.source == f"{path}:{len(text.splitlines()) + 1}"
