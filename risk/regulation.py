@@ -10,25 +10,34 @@ import hashlib
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from . import strict_yaml
 
 from .card import ANNEX_III_POINTS, SystemCard
+from .catalogue import check_catalogue
 from .conditions import Cond
 from .errors import RegulationError
 
 DEFAULT_REGULATION = "eu-ai-act-2024"
-CHECK_NAMES = ("performance", "fairness", "slices", "explanations", "robustness", "sae")
+CHECK_NAMES = check_catalogue().names  # display order
 ROUTE_KEY = "high_risk_route"  # resolves to the date of the high-risk route that applies
 
 Mark = Literal["SECONDARY", "UNCERTAIN"]
 Tier = Literal["prohibited", "high", "transparency"]
 Role = Literal["provider", "deployer", "importer", "distributor", "authorised_representative", "product_manufacturer"]
-CheckName = Literal["performance", "fairness", "slices", "explanations", "robustness", "sae"]
+
+
+def _known_check(name: str) -> str:
+    if name not in CHECK_NAMES:
+        raise ValueError(f"unknown check '{name}' (the catalogue, policies/checks.yaml, has {', '.join(CHECK_NAMES)})")
+    return name
+
+
+CheckName = Annotated[str, AfterValidator(_known_check), WithJsonSchema({"type": "string", "enum": list(CHECK_NAMES)})]
 Automation = Literal["full", "partial", "manual"]
 RuleKind = Literal["scope", "scope_exclusion", "prohibition", "high_risk", "annex_iii", "derogation", "override",
                    "exception", "role", "transparency", "gpai", "gpai_systemic", "gpai_waiver", "fria", "note",

@@ -384,7 +384,7 @@ def test_compare_and_carry_forward_only_unchanged_findings(review_engine, review
     ref = review_model
     first = run_audit(review_engine, tmp_path / "a", ref.uri, {"roc_auc": 0.99, "ece": 0.001, "balanced_accuracy": 0.5})
     second = run_audit(review_engine, tmp_path / "b", ref.uri, {"roc_auc": 0.99, "ece": 0.5, "balanced_accuracy": 0.99},
-                       extra_checks=[Check(name="extra", title="Extra", run=extra)])
+                       extra_checks=[Check(name="extra", run=extra)])
     rec = review_engine.records
     rita = add_user(rec, "rita", "reviewer")
     by_metric = {f.metric: f for f in first.findings}

@@ -518,3 +518,25 @@ def test_a_key_given_twice_in_a_card_is_an_error_naming_its_line(tmp_path):
     with pytest.raises(CardError, match="duplicate key 'profiling'") as e:
         load_card(path)
     assert e.value.source == f"{path}:{len(text.splitlines()) + 1}"
+
+
+def test_the_check_catalogue_is_the_one_list_of_checks():
+    """Every implemented check has one catalogue entry and vice versa; the law names only catalogue checks."""
+    from audit.checks import available_checks
+    from risk.catalogue import check_catalogue
+    from risk.regulation import CHECK_NAMES
+    catalogue = check_catalogue()
+    assert tuple(available_checks()) == catalogue.names == CHECK_NAMES
+    named = {c for ob in load_regulation().obligations.obligations for e in ob.evidence for c in (*e.checks, *e.supporting)}
+    assert named <= set(catalogue.names) and "lm_robustness" in named
+    for entry in catalogue.checks:
+        assert entry.title.en != entry.title.ko and entry.short.ko
+
+
+def test_an_obligation_naming_an_unknown_check_is_refused(tmp_path):
+    dest = tmp_path / "reg"
+    shutil.copytree(regulation_dir(), dest)
+    path = dest / "obligations.yaml"
+    path.write_text(path.read_text().replace("checks: [sae]", "checks: [sea]", 1))
+    with pytest.raises(RegulationError, match="unknown check 'sea'"):
+        load_regulation_dir(dest)

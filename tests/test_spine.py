@@ -132,7 +132,7 @@ def test_crashing_check_becomes_error_finding(engine, monkeypatch):
         raise RuntimeError("boom")
 
     prepared = engine.prepare(ROOT / "examples" / "credit" / "audit.yaml")
-    prepared.plan = [*prepared.plan, Check(name="exploding", title="Exploding check", run=explode)]
+    prepared.plan = [*prepared.plan, Check(name="exploding", run=explode)]
     result = engine.run(prepared)
     err = [f for f in result.findings if f.check == "exploding"]
     assert len(err) == 1 and err[0].status.value == "error" and "boom" in err[0].detail

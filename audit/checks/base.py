@@ -18,6 +18,7 @@ from ..model_io import LoadedModel
 from ..policy import Policy
 from ..spec import LoadedSpec
 from ..yamlio import describe_validation_error
+from risk.catalogue import check_catalogue
 
 
 class CheckResult(BaseModel):
@@ -34,13 +35,16 @@ class CheckConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Check:
+    """A check: its display names and order come from the catalogue (policies/checks.yaml)."""
     name: str
-    title: str
     run: Callable[["AuditContext", Any], CheckResult]
     config: type[CheckConfig] = CheckConfig
     references: tuple[str, ...] = ()
     requires: frozenset[str] = frozenset({"tabular"})  # tabular | labels | protected | train | lm
-    order: int = 50
+
+    @property
+    def title(self) -> str:
+        return check_catalogue().title(self.name)
 
 
 @dataclass

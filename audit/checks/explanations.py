@@ -797,6 +797,6 @@ def _fairness_findings(result, ctx: AuditContext, cfg, ranking, groups, features
             data={"candidates": standings, "rule": rule}))
 
 
-CHECK = Check(name=NAME, title="Explanations (SHAP, LIME) and their reliability", run=run, config=ExplanationsConfig,
+CHECK = Check(name=NAME, run=run, config=ExplanationsConfig,
               references=tuple(REF_LOCAL + ["EU-AI-Act Art. 10(2)(f)"]),
-              requires=frozenset({"tabular"}), order=30)
+              requires=frozenset({"tabular"}))

@@ -805,5 +805,5 @@ def run(ctx: AuditContext, cfg: FairnessConfig) -> CheckResult:
     return res
 
 
-CHECK = Check(name=NAME, title="Fairness and bias amplification", run=run, config=FairnessConfig,
-              references=REFERENCES, requires=frozenset({"tabular", "protected"}), order=20)
+CHECK = Check(name=NAME, run=run, config=FairnessConfig,
+              references=REFERENCES, requires=frozenset({"tabular", "protected"}))

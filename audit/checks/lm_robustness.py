@@ -206,5 +206,5 @@ def run(ctx: AuditContext, cfg: LMRobustnessConfig) -> CheckResult:
     return result
 
 
-CHECK = Check(name=NAME, title="Prompt-perturbation robustness (language model)", run=run, config=LMRobustnessConfig,
-              references=tuple(REFERENCES), requires=frozenset({"lm"}), order=55)
+CHECK = Check(name=NAME, run=run, config=LMRobustnessConfig,
+              references=tuple(REFERENCES), requires=frozenset({"lm"}))

@@ -147,5 +147,5 @@ def run(ctx: AuditContext, cfg: PerformanceConfig) -> CheckResult:
     return result
 
 
-CHECK = Check(name="performance", title="Predictive performance", run=run, config=PerformanceConfig,
-              references=tuple(REFERENCES), requires=frozenset({"tabular", "labels"}), order=10)
+CHECK = Check(name="performance", run=run, config=PerformanceConfig,
+              references=tuple(REFERENCES), requires=frozenset({"tabular", "labels"}))

@@ -389,5 +389,5 @@ def run(ctx: AuditContext, cfg: RobustnessConfig) -> CheckResult:
     return result
 
 
-CHECK = Check(name=NAME, title="Robustness and evasion", run=run, config=RobustnessConfig, references=tuple(REFERENCES),
-              requires=frozenset({"tabular"}), order=40)
+CHECK = Check(name=NAME, run=run, config=RobustnessConfig, references=tuple(REFERENCES),
+              requires=frozenset({"tabular"}))

@@ -386,5 +386,5 @@ def _attribute_findings(result: CheckResult, res: dict[str, Any], cfg: SAEConfig
         data={"probe_accuracy_sae_all": bl["probe_accuracy_sae_all"], "sae_minus_linear_effect": sae_adds}))
 
 
-CHECK = Check(name=NAME, title="Sparse-autoencoder bias probes", run=run, config=SAEConfig, references=REFERENCES,
-              requires=frozenset({"lm"}), order=50)
+CHECK = Check(name=NAME, run=run, config=SAEConfig, references=REFERENCES,
+              requires=frozenset({"lm"}))

@@ -255,5 +255,5 @@ def run(ctx: AuditContext, cfg: SlicesConfig) -> CheckResult:
     return result
 
 
-CHECK = Check(name=NAME, title="Weak-slice discovery", run=run, config=SlicesConfig, references=tuple(REFERENCES),
-              requires=frozenset({"tabular", "labels"}), order=25)
+CHECK = Check(name=NAME, run=run, config=SlicesConfig, references=tuple(REFERENCES),
+              requires=frozenset({"tabular", "labels"}))
