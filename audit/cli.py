@@ -225,6 +225,13 @@ def _plain_flags(command) -> None:
         _plain_flags(sub)
 
 
+def _is_usage_error(e: Exception) -> bool:
+    """A click usage error (missing argument, unknown option), from click itself or from the copy of click
+    that typer ships (typer._click), whose exception classes are not click's."""
+    return any(cls.__name__ == "ClickException" and cls.__module__.split(".")[-1] == "exceptions"
+               for cls in type(e).__mro__)
+
+
 def main() -> None:
     import signal
     from .commands import register_all
@@ -249,9 +256,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt, Interrupted):
         err.print("interrupted: partial output was removed; run the command again to finish")
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as e:  # click usage errors carry their own exit code (2)
-        import click
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:
+        if _is_usage_error(e):
             e.show()
             sys.exit(EXIT_BAD_INPUT)
         err.print(f"internal error: {type(e).__name__}: {e}", highlight=False, soft_wrap=True)

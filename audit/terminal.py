@@ -48,7 +48,7 @@ SEVERITY_SHORT = {"critical": "crit", "medium": "med"}
 def finding_line(f: Any, width: int, full: bool = False) -> list[str]:
     """One line per finding: status, severity, check, title [group] and as much of value (CI) vs threshold
     as leaves the title readable; `full` wraps the whole title and measure instead."""
-    head = f"{f.status.value.upper():<5} {SEVERITY_SHORT.get(f.severity.value, f.severity.value):<4} {f.check[:13]:<13} "
+    head = f"{f.status.value.upper():<5} {SEVERITY_SHORT.get(f.severity.value, f.severity.value):<4} {f.check[:15]:<15} "
     title, room = _title(f), max(width - len(head), 24)
     if full:
         measure = _measures(f)[0]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from annotated_types import Ge
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError,
-                      WithJsonSchema)
+                      WithJsonSchema, field_validator)
 
 from . import strict_yaml
 from .errors import CardError
@@ -258,6 +258,18 @@ class SystemCard(BaseModel):
     period_of_use: str | None = Field(None, max_length=2000, description="Period of intended use (Art. 27(1)(b)).")
     frequency_of_use: str | None = Field(None, max_length=2000, description="Frequency of intended use (Art. 27(1)(b)).")
     affected_persons: list[str] | None = Field(None, description="Categories of natural persons and groups likely to be affected (Art. 27(1)(c)).")
+    target_population: dict[str, dict[str, Annotated[float, Ge(0)]]] | None = Field(
+        None, description="Shares of each group in the population the system is intended to be used on, per "
+                          "protected attribute, e.g. sex: {female: 0.51, male: 0.49}; each attribute's shares sum "
+                          "to 1 (Art. 10(3)-(4): representative in view of the intended purpose and setting).")
+
+    @field_validator("target_population")
+    @classmethod
+    def _shares_sum_to_one(cls, v: dict[str, dict[str, float]] | None) -> dict[str, dict[str, float]] | None:
+        for attribute, shares in (v or {}).items():
+            if not shares or abs(sum(shares.values()) - 1) > 0.01:
+                raise ValueError(f"the shares of '{attribute}' must sum to 1 (they sum to {sum(shares.values()):.3f})")
+        return v
     specific_risks: list[str] | None = Field(None, description="Specific risks of harm to those persons (Art. 27(1)(d)).")
     human_oversight: str | None = Field(None, max_length=10_000, description="How human-oversight measures are implemented (Art. 27(1)(e), Art. 14).")
     risk_measures: str | None = Field(None, max_length=10_000, description="Measures if the risks materialise, incl. internal governance (Art. 27(1)(f)).")

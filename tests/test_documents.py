@@ -343,6 +343,7 @@ def test_long_group_table_paginates_with_repeated_header(injected):
 
 def test_absent_checks_are_reported_as_not_assessed(engine, credit_audit, tmp_path):
     from audit.documents import render_document
+    from risk.catalogue import check_catalogue
 
     def drop(data: dict, _dir: Path) -> None:
         for name in ("fairness", "explanations"):
@@ -352,7 +353,7 @@ def test_absent_checks_are_reported_as_not_assessed(engine, credit_audit, tmp_pa
     audit_id = clone_audit(engine, credit_audit.audit_id, drop)
     for lang, phrase in (("en", "not assessed in this audit"), ("ko", "이번 감사에서 평가되지 않음")):
         text = document_text(render_document(engine, audit_id, "model-card", "md", lang, tmp_path / f"mc-{lang}.md"))
-        assert f"{'Fairness' if lang == 'en' else '공정성'}: {phrase}" in text
+        assert f"{check_catalogue().title('fairness', lang)}: {phrase}" in text
         fria = document_text(render_document(engine, audit_id, "fria", "md", lang, tmp_path / f"fria-{lang}.md"))
         assert phrase in fria
 

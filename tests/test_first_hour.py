@@ -166,3 +166,11 @@ def test_classify_shortens_titles_at_word_boundaries():
         shown = line.split("…")[0].split(None, 2)[-1]  # drop the indent and the article label
         shown = shown[shown.index(title[:10]):]
         assert title.startswith(shown) and title[len(shown)] == " ", (shown, title)
+
+
+def test_usage_errors_exit_2_not_internal_error():
+    """typer ships its own copy of click, whose exceptions are not click's: usage errors used to be reported
+    as `internal error: MissingParameter` with exit 3."""
+    for args in (["run"], ["show"], ["export", "x", "--doc", "fria", "--no-such-option"]):
+        proc = run_cli(*args)
+        assert proc.returncode == 2 and "internal error" not in proc.stderr and "Usage:" in proc.stderr, (args, proc.stderr)

@@ -363,7 +363,7 @@ def test_evidence_roll_up_counts_the_findings_of_the_obligations_own_checks():
     assert {o.status for o in perf_only.classification.obligations if "performance" not in
             st[o.id].findings["checks"] and o.checks} == {"no-evidence"}
     missing = {m.check: m for m in report.missing_checks}
-    assert set(missing) == {"slices", "explanations", "robustness"}
+    assert set(missing) == {"data_governance", "slices", "explanations", "robustness"}
     assert missing["explanations"].state == "error" and missing["robustness"].state == "not run"
     assert "Art. 13(3)(b)(iv)" in missing["explanations"].points and "eu.aia.art.86" in missing["explanations"].obligations
     assert report.classification.evidence_source == "a1"

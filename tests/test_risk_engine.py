@@ -36,7 +36,7 @@ def test_required_checks_are_added_to_the_plan(trimmed_credit_audit):
     prepared, planned, _ = trimmed_credit_audit
     c = prepared.classification
     assert c.tier == "high" and "Annex III 5(b)" in c.citations
-    assert c.required_checks == ["performance", "fairness", "slices", "explanations", "robustness"]
+    assert c.required_checks == ["data_governance", "performance", "fairness", "slices", "explanations", "robustness"]
     from audit.checks import available_checks
     assert set(c.required_checks) & set(available_checks()) <= planned
 
@@ -77,7 +77,7 @@ def test_audit_records_tier_obligations_and_tags_the_model(trimmed_credit_audit,
 def test_missing_required_checks_become_findings(trimmed_credit_audit):
     _, _, result = trimmed_credit_audit
     gaps = {f.data["check"]: f for f in result.findings if f.check == "risk" and f.metric.startswith("risk.required_check.")}
-    assert set(gaps) == {"fairness", "slices", "explanations", "robustness"}
+    assert set(gaps) == {"data_governance", "fairness", "slices", "explanations", "robustness"}
     policy = load_regulation().obligations.missing_check
     for f in gaps.values():
         assert f.status.value == policy.status and f.severity.value == policy.severity
@@ -104,9 +104,10 @@ def test_classify_rates_evidence_from_a_stored_audit(trimmed_credit_audit):
 def test_skipped_check_is_a_finding():
     card = risk_link.load_card(ROOT / "examples" / "cards" / "cv-screening.yaml")
     classification = risk_link.classify_card(card)
-    assert risk_link.required_checks(classification) == ["performance", "fairness", "slices", "explanations", "robustness"]
-    ran = {"performance": "completed", "fairness": "skipped", "slices": "completed", "explanations": "completed",
-           "robustness": "completed"}
+    assert risk_link.required_checks(classification) == ["data_governance", "performance", "fairness", "slices", "explanations",
+                                                         "robustness"]
+    ran = {"data_governance": "completed", "performance": "completed", "fairness": "skipped", "slices": "completed",
+           "explanations": "completed", "robustness": "completed"}
     from audit.findings import Finding
     produced = [Finding.make(c, f"{c} result", status="pass", severity="info", metric=f"{c}.x")
                 for c, state in ran.items() if state == "completed"]

@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from risk.catalogue import check_catalogue
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGS = ("en", "ko")
 CATALOGS = ("common", "checks", "annex_iv", "fria", "model_card")
@@ -57,7 +59,8 @@ class Text:
         return self.terms.get(token, token if default is None else default)
 
     def check(self, name: str) -> str:
-        return self.terms.get(f"check.{name}", name)
+        """A check's one display name, from the catalogue (the risk section is not a check)."""
+        return self.terms.get(f"check.{name}") or check_catalogue().title(name, self.lang)
 
     def status(self, value: str) -> str:
         return self.terms.get(f"status.{value}", value)
