@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from audit import review
+from audit.checks import check_catalogue
 from audit.errors import AuditInputError, IntegrityError
 
 from . import i18n
@@ -47,7 +48,7 @@ def audit_page(ctx: Ctx) -> None:
     _header(ctx, result, signoff)
     if not ctx.can("disposition.record"):
         st.caption(ctx.t("read_only_note", role=ctx.role_name()))
-    checks = [name for name in result.checks]
+    checks = [name for name, run in result.checks.items() if run.status != "skipped"]  # a tab per check that ran
     tab_names = ([ctx.t("tab_summary"), ctx.t("tab_findings")] + [_check_title(ctx, c) for c in checks]
                  + [ctx.t("tab_compare"), ctx.t("tab_signoff"), ctx.t("tab_export"), ctx.t("tab_history")])
     tabs = st.tabs(tab_names, key=f"tabs-{audit_id}", on_change="rerun")  # only the open tab's content runs
@@ -63,8 +64,11 @@ def audit_page(ctx: Ctx) -> None:
 
 
 def _check_title(ctx: Ctx, name: str) -> str:
+    """The catalogue's short name in the app's language (the risk section is not a check)."""
+    if name in check_catalogue().names:
+        return check_catalogue()[name].short.get(ctx.lang)
     key = f"check_{name}"
-    return ctx.t(key) if key in i18n.TEXT else name.replace("_", " ").title()
+    return ctx.t(key) if key in i18n.TEXT else name
 
 
 def _header(ctx: Ctx, result: Any, signoff: dict | None) -> None:

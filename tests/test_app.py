@@ -317,3 +317,20 @@ def test_oidc_configured_without_authlib_falls_back_to_local_accounts(app_case):
     except ImportError:
         assert "Authlib package is not installed" in at.info[0].value
         assert button_keys(at) == {"signin_submit"}
+
+
+def test_tabs_are_the_checks_that_ran_under_their_catalogue_names(app_case, credit_audit):
+    """Skipped checks (the language-model probes on a tabular audit) used to get tabs ("SAE features",
+    "Lm Robustness")."""
+    from risk.catalogue import check_catalogue
+    result = credit_audit
+    at = open_audit(sign_in("app-viewer"), result.audit_id)
+    labels = [t.label for t in at.tabs]
+    ran = [n for n, run in result.checks.items() if run.status != "skipped" and n in check_catalogue().names]
+    skipped = [n for n, run in result.checks.items() if run.status == "skipped"]
+    assert skipped, "expected the language-model checks to be skipped on a tabular audit"
+    for name in ran:
+        assert check_catalogue()[name].short.en in labels
+    for name in skipped:
+        assert check_catalogue()[name].short.en not in labels
+    assert not any("Lm " in label for label in labels)

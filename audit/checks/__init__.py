@@ -15,7 +15,7 @@ from risk.catalogue import check_catalogue
 
 from .base import AuditContext, Check, CheckResult
 
-__all__ = ["AuditContext", "Check", "CheckResult", "available_checks"]
+__all__ = ["AuditContext", "Check", "CheckResult", "available_checks", "check_catalogue"]
 
 
 @cache
