@@ -13,6 +13,7 @@ import streamlit as st
 
 from audit import review
 from audit.checks import check_catalogue
+from audit.findings import Severity
 from audit.errors import AuditInputError, IntegrityError
 
 from . import i18n
@@ -123,11 +124,12 @@ def _risk(ctx: Ctx, risk: dict) -> None:
         _table(risk["open_questions"], ["fact", "question", "affects", "effects"], "risk-oq")
     trace = risk.get("trace") or risk.get("proof_trace")
     if trace:
-        st.markdown(f"##### {ctx.t('proof_trace')}")
-        if isinstance(trace, list) and all(isinstance(x, dict) for x in trace):
-            _table(trace, ["citation", "title", "kind", "status", "facts", "rules", "overridden_by", "rule"], "risk-trace")
-        else:
-            st.json(trace)
+        with st.expander(f"{ctx.t('proof_trace')} ({len(trace)})"):
+            if isinstance(trace, list) and all(isinstance(x, dict) for x in trace):
+                _table(trace, ["citation", "title", "kind", "status", "facts", "rules", "overridden_by", "rule"],
+                       "risk-trace")
+            else:
+                st.json(trace)
     obligations = risk.get("obligations")
     if obligations and isinstance(obligations, list) and all(isinstance(x, dict) for x in obligations):
         st.markdown(f"##### {ctx.t('obligations')}")
@@ -148,15 +150,31 @@ def _risk(ctx: Ctx, risk: dict) -> None:
 
 
 def _summary(ctx: Ctx, result: Any, dispositions: dict) -> None:
+    """The verdict and what needs attention first; the risk classification (its proof trace folded) after."""
+    gating = [f for f in result.findings if f.gates(Severity(result.policy.fail_on))]
+    open_ = review.signoff_blockers(result, dispositions)
+    if gating:
+        st.error(ctx.t("verdict_blocked", n=len(gating)))
+    elif open_:
+        st.warning(ctx.t("verdict_review", n=len(open_)))
+    else:
+        st.success(ctx.t("verdict_clear"))
+    attention = sorted((f for f in result.findings if f.status.value != "pass"),
+                       key=lambda f: ({"fail": 0, "error": 1, "warn": 2}[f.status.value], -f.severity.rank))
+    if attention:
+        st.subheader(ctx.t("needs_attention"))
+        st.dataframe(pd.DataFrame([{"status": f.status.value, "severity": f.severity.value,
+                                    "check": _check_title(ctx, f.check), "finding": f.title, "group": f.group or "",
+                                    "value": f.value} for f in attention]), hide_index=True, key="sum-attention")
+    st.subheader(ctx.t("findings"))
+    counts = pd.crosstab(pd.Series([f.severity.value for f in result.findings], name="severity"),
+                         pd.Series([f.status.value for f in result.findings], name="status"))
+    st.dataframe(counts, key="sum-counts")
     st.subheader(ctx.t("risk_title"))
     if not result.risk:
         st.info(ctx.t("no_risk"))
     else:
         _risk(ctx, result.risk)
-    st.subheader(ctx.t("findings"))
-    counts = pd.crosstab(pd.Series([f.severity.value for f in result.findings], name="severity"),
-                         pd.Series([f.status.value for f in result.findings], name="status"))
-    st.dataframe(counts, key="sum-counts")
     st.subheader(ctx.t("facts"))
     facts = {"audit_id": result.audit_id, "model": result.model.uri, "format": result.model.format,
              "task": result.model.task, "model sha256": result.model.sha256, "dataset": result.dataset.path,

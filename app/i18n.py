@@ -92,6 +92,15 @@ TEXT: dict[str, tuple[str, str]] = {
                 "시스템 카드가 없어 위험 등급과 의무 사항을 도출하지 않았습니다."),
     "risk_title": ("Risk classification", "위험 분류"),
     "proof_trace": ("Proof trace", "판단 근거 추적"),
+    "verdict_blocked": ("Release is blocked: {n} finding(s) failed a gate. Fix the cause and re-audit, or record a "
+                        "justified disposition for each before sign-off.",
+                        "출시 차단: {n}건이 게이트를 통과하지 못했습니다. 원인을 해결하고 재감사하거나, 승인 전에 각 항목에 "
+                        "근거 있는 처리 결정을 기록하십시오."),
+    "verdict_review": ("No gate failed, but {n} high or critical finding(s) need a recorded decision before sign-off.",
+                       "게이트 실패는 없으나, 승인 전에 심각도 높음 이상 {n}건에 대한 결정 기록이 필요합니다."),
+    "verdict_clear": ("All gates passed and no high or critical finding is open: the audit can be signed off.",
+                      "모든 게이트를 통과했고 미해결 높음/치명 발견 사항이 없습니다. 승인할 수 있습니다."),
+    "needs_attention": ("Needs attention", "주의가 필요한 항목"),
     "citations": ("Citations", "인용 조항"),
     "obligations": ("Obligations and evidence", "의무 사항 및 증거 현황"),
     "in_effect": ("In effect", "시행 중"),

@@ -33,8 +33,8 @@ def main() -> None:
     with st.sidebar:
         st.subheader(ctx.t("app_title"))
         st.markdown(ctx.t("signed_in_as", user=_md(ctx.user.username), role=ctx.role_name()))
-        if st.session_state.get("page") not in pages:
-            st.session_state["page"] = "inventory"
+        if st.session_state.get("page") not in pages:  # first page after sign-in: a ?audit= link opens that audit
+            st.session_state["page"] = "audit" if st.query_params.get("audit") and "audit" in pages else "inventory"
         st.radio(ctx.t("nav"), pages, format_func=lambda p: ctx.t(f"page_{p}"), key="page")
         st.selectbox(ctx.t("language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="lang")
         if st.button(ctx.t("sign_out"), key="sign_out"):

@@ -334,3 +334,23 @@ def test_tabs_are_the_checks_that_ran_under_their_catalogue_names(app_case, cred
     for name in skipped:
         assert check_catalogue()[name].short.en not in labels
     assert not any("Lm " in label for label in labels)
+
+
+def test_an_audit_link_survives_sign_in(app_case, credit_audit):
+    at = new_app()
+    at.query_params["audit"] = credit_audit.audit_id
+    at = sign_in("app-viewer", at=at.run())
+    assert not at.exception
+    assert at.sidebar.radio(key="page").value == "audit"
+    assert credit_audit.model.uri in " ".join(t.value for t in at.title)
+
+
+def test_summary_opens_with_the_verdict_and_folds_the_proof_trace(app_case, credit_audit):
+    at = open_audit(sign_in("app-viewer"), credit_audit.audit_id)
+    assert not at.exception
+    assert credit_audit.status == "needs_review"
+    assert any("need a recorded decision" in w.value for w in at.warning)
+    assert any(e.label.startswith("Proof trace") for e in at.expander)
+    attention = next(d.value for d in at.dataframe if "finding" in d.value.columns and "severity" in d.value.columns)
+    assert len(attention) == sum(f.status.value != "pass" for f in credit_audit.findings)
+    assert list(attention["status"])[:1] != ["pass"]
