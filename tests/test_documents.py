@@ -442,3 +442,13 @@ def test_catalogs_are_complete_in_both_languages():
     assert used and used <= set(en.labels), used - set(en.labels)
     for catalog, macro in re.findall(r"t\(\"(common|checks)\", \"([a-z_0-9]+)\"", source):
         assert macro in catalog_names("en", catalog), (catalog, macro)
+
+
+def test_check_summaries_tell_failures_from_warnings():
+    """Korean documents said "24건이 통과하지 못했습니다" ("24 did not pass") for findings that were only warnings."""
+    from audit.documents.text import Text
+    en, ko = Text("en"), Text("ko")
+    assert "2 failed, 22 with a warning" in en("common", "check_summary", check="X", n=30, bad=24, failed=2, warned=22)
+    text = ko("common", "check_summary", check="X", n=30, bad=24, failed=2, warned=22)
+    assert "실패 2건" in text and "경고 22건" in text and "통과하지 못했습니다" not in text
+    assert "failed" not in en("common", "check_summary", check="X", n=5, bad=5, warned=5)

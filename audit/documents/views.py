@@ -403,7 +403,9 @@ def check_blocks(src: Sources, check: str, t: Text, with_findings: bool = True,
         return [missing]
     own = [f for f in src.result.findings if f.check == check]
     bad = [f for f in own if f.status.value != "pass"]
-    out: list[Block] = [Paragraph(t("common", "check_summary", check=t.check(check), n=len(own), bad=len(bad)))]
+    by = {k: sum(f.status.value == k for f in own) for k in ("fail", "warn", "error")}
+    out: list[Block] = [Paragraph(t("common", "check_summary", check=t.check(check), n=len(own), bad=len(bad),
+                                    failed=by["fail"], warned=by["warn"], errored=by["error"]))]
     if bad and with_findings:
         out.append(B.findings_list(bad, t))
     view = view or VIEWS.get(check)
