@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field
 
 from ..findings import Finding, Severity, Status

@@ -135,7 +135,7 @@ def verify_document(path: Path, engine: Any | None = None) -> VerifyReport:
         mv = engine.registry.client.get_model_version(model.get("name"), model.get("version"))
         reg_sha = (mv.tags or {}).get("aiaudit.model_sha256")
         report.add("model registry", reg_sha == model.get("sha256"),
-                   f"registry records the same model SHA-256" if reg_sha == model.get("sha256")
+                   "registry records the same model SHA-256" if reg_sha == model.get("sha256")
                    else f"registry records {_short(reg_sha)}, document {_short(model.get('sha256'))}")
     except Exception as e:
         report.add("model registry", None, f"registry not reachable: {type(e).__name__}")

@@ -8,7 +8,6 @@ from sklearn import metrics as skm
 def expected_calibration_error(y_true: np.ndarray, score: np.ndarray, n_bins: int = 10) -> float:
     """Binary ECE with equal-width bins: sum_b (n_b / n) |mean(y)_b - mean(score)_b|."""
     bins = np.minimum((score * n_bins).astype(int), n_bins - 1)
-    n = np.bincount(bins, minlength=n_bins)
     sum_y = np.bincount(bins, weights=y_true, minlength=n_bins)
     sum_p = np.bincount(bins, weights=score, minlength=n_bins)
     return float(np.abs(sum_y - sum_p).sum() / len(score))

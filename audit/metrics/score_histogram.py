@@ -77,7 +77,6 @@ def _metrics(c: np.ndarray, s: np.ndarray, ll: np.ndarray, br: np.ndarray) -> di
         bins = c.shape[-1]
         coarse = bins // 10 if bins % 10 == 0 else None
         if coarse:
-            cnt = c.sum(axis=(-3, -2)).reshape(c.shape[:-3] + (10, coarse)).sum(-1)
             ssum = s.sum(axis=(-3, -2)).reshape(c.shape[:-3] + (10, coarse)).sum(-1)
             ysum = c[..., 1, :, :].sum(axis=-2).reshape(c.shape[:-3] + (10, coarse)).sum(-1)
             ece = np.abs(ysum - ssum).sum(-1) / n
