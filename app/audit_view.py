@@ -13,8 +13,8 @@ import streamlit as st
 
 from audit import review
 from audit.checks import check_catalogue
-from audit.findings import Severity
 from audit.errors import AuditInputError, IntegrityError
+from audit.findings import Severity
 
 from . import i18n
 from .render import csv_safe, md, render_details, show_evidence, to_csv
@@ -53,7 +53,7 @@ def audit_page(ctx: Ctx) -> None:
     tab_names = ([ctx.t("tab_summary"), ctx.t("tab_findings")] + [_check_title(ctx, c) for c in checks]
                  + [ctx.t("tab_compare"), ctx.t("tab_signoff"), ctx.t("tab_export"), ctx.t("tab_history")])
     tabs = st.tabs(tab_names, key=f"tabs-{audit_id}", on_change="rerun")  # only the open tab's content runs
-    renderers = ([lambda: _summary(ctx, result, dispositions),
+    renderers = ([lambda: _summary(ctx, result, dispositions, signoff),
                   lambda: _findings(ctx, result, audit_dir, dispositions, signoff)]
                  + [lambda name=name: _check(ctx, result, name, audit_dir) for name in checks]
                  + [lambda: _compare(ctx, result, signoff), lambda: _signoff(ctx, result, dispositions, signoff),
@@ -149,23 +149,36 @@ def _risk(ctx: Ctx, risk: dict) -> None:
             st.json(other, expanded=False)
 
 
-def _summary(ctx: Ctx, result: Any, dispositions: dict) -> None:
-    """The verdict and what needs attention first; the risk classification (its proof trace folded) after."""
+def _verdict(ctx: Ctx, result: Any, dispositions: dict, signoff: dict | None) -> None:
+    """Can this audit be signed off, and if not, why.  Once signed off the header's banner says so."""
+    if signoff:
+        return
     gating = [f for f in result.findings if f.gates(Severity(result.policy.fail_on))]
-    open_ = review.signoff_blockers(result, dispositions)
-    if gating:
-        st.error(ctx.t("verdict_blocked", n=len(gating)))
-    elif open_:
-        st.warning(ctx.t("verdict_review", n=len(open_)))
+    undecided = [f for f in gating if f.id not in dispositions]
+    blockers = review.signoff_blockers(result, dispositions)
+    if undecided:
+        st.error(ctx.t("verdict_blocked", n=len(undecided)))
+    elif blockers:
+        st.warning(ctx.t("verdict_review", n=len(blockers)))
+    elif gating:
+        st.info(ctx.t("verdict_decided", n=len(gating)))
     else:
         st.success(ctx.t("verdict_clear"))
+
+
+def _summary(ctx: Ctx, result: Any, dispositions: dict, signoff: dict | None = None) -> None:
+    """The verdict and what needs attention first; the risk classification (its proof trace folded) after."""
+    _verdict(ctx, result, dispositions, signoff)
     attention = sorted((f for f in result.findings if f.status.value != "pass"),
-                       key=lambda f: ({"fail": 0, "error": 1, "warn": 2}[f.status.value], -f.severity.rank))
+                       key=lambda f: (STATUS_ORDER[f.status.value], -f.severity.rank))  # fail, error, warn
     if attention:
         st.subheader(ctx.t("needs_attention"))
-        st.dataframe(pd.DataFrame([{"status": f.status.value, "severity": f.severity.value,
-                                    "check": _check_title(ctx, f.check), "finding": f.title, "group": f.group or "",
-                                    "value": f.value} for f in attention]), hide_index=True, key="sum-attention")
+        rows = [{"status": f.status.value, "severity": f.severity.value, "check": _check_title(ctx, f.check),
+                 "title": f.title, "group": f.group or "", "value": f.value,
+                 "disposition": ctx.t(f"kind_{dispositions[f.id]['kind']}") if f.id in dispositions else ""}
+                for f in attention]
+        st.dataframe(pd.DataFrame(rows).rename(columns={c: ctx.t(f"fcol_{c}") for c in rows[0]}),
+                     hide_index=True, key="sum-attention")
     st.subheader(ctx.t("findings"))
     counts = pd.crosstab(pd.Series([f.severity.value for f in result.findings], name="severity"),
                          pd.Series([f.status.value for f in result.findings], name="status"))

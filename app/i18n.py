@@ -96,8 +96,10 @@ TEXT: dict[str, tuple[str, str]] = {
                         "justified disposition for each before sign-off.",
                         "출시 차단: {n}건이 게이트를 통과하지 못했습니다. 원인을 해결하고 재감사하거나, 승인 전에 각 항목에 "
                         "근거 있는 처리 결정을 기록하십시오."),
-    "verdict_review": ("No gate failed, but {n} high or critical finding(s) need a recorded decision before sign-off.",
-                       "게이트 실패는 없으나, 승인 전에 심각도 높음 이상 {n}건에 대한 결정 기록이 필요합니다."),
+    "verdict_review": ("{n} high or critical finding(s) need a recorded decision before sign-off.",
+                       "승인 전에 심각도 높음 이상 {n}건에 대한 결정 기록이 필요합니다."),
+    "verdict_decided": ("{n} finding(s) failed a gate and each has a recorded decision: the audit can be signed off.",
+                        "{n}건이 게이트를 통과하지 못했으나 모두 처리 결정이 기록되어 있어 승인할 수 있습니다."),
     "verdict_clear": ("All gates passed and no high or critical finding is open: the audit can be signed off.",
                       "모든 게이트를 통과했고 미해결 높음/치명 발견 사항이 없습니다. 승인할 수 있습니다."),
     "needs_attention": ("Needs attention", "주의가 필요한 항목"),

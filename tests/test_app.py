@@ -354,3 +354,58 @@ def test_summary_opens_with_the_verdict_and_folds_the_proof_trace(app_case, cred
     attention = next(d.value for d in at.dataframe if "finding" in d.value.columns and "severity" in d.value.columns)
     assert len(attention) == sum(f.status.value != "pass" for f in credit_audit.findings)
     assert list(attention["status"])[:1] != ["pass"]
+
+
+def test_summary_verdict_follows_decisions_and_sign_off(app_case, review_engine, registry, scorecard, tmp_path):
+    """The verdict counts the gate failures still undecided: it used to say "Release is blocked" after every
+    failure had a decision, and after sign-off."""
+    from audit import review
+    from audit.findings import Severity
+    from audit.users import UserStore
+    ref = register_model(registry, scorecard, "app-verdict")  # its own model: app_case's latest audit stays
+    result = run_audit(review_engine, tmp_path, ref.uri, FAIL_AUC)
+    aid = result.audit_id
+    [failed] = [f for f in result.findings if f.gates(Severity(result.policy.fail_on))]
+    at = open_audit(sign_in("app-viewer"), aid)
+    assert [e.value for e in at.error] == [("Release is blocked: 1 finding(s) failed a gate. Fix the cause and "
+                                            "re-audit, or record a justified disposition for each before sign-off.")]
+    store = UserStore(review_engine.records)
+    review.record_disposition(review_engine, store.get("app-rita"), aid, failed.id, "accept_risk",
+                              "Screening use only: every decline is reviewed by a credit officer.")
+    at.run()
+    assert not at.exception and not at.error
+    assert any("each has a recorded decision" in i.value for i in at.info)
+    attention = attention_table(at)
+    assert attention.loc[attention["finding"] == failed.title, "decision"].tolist() == ["Accept risk"]
+    review.sign_off(review_engine, store.get("app-alex"), aid, "Approved for screening use.")
+    at.run()
+    assert not at.error and not any("recorded decision" in i.value for i in [*at.info, *at.warning])
+    assert any(s.value.replace("\\", "").startswith("Signed off by app-alex") for s in at.success)
+
+
+def test_audit_view_in_korean_names_tabs_verdict_and_columns_in_korean(app_case, credit_audit):
+    from app import i18n
+    from risk.catalogue import check_catalogue
+    at = new_app().run()
+    at.selectbox(key="lang").set_value("ko").run()
+    at = open_audit(sign_in("app-viewer", at=at), credit_audit.audit_id)
+    assert not at.exception
+    labels = [t.label for t in at.tabs]
+    ran = [n for n, run in credit_audit.checks.items() if run.status != "skipped"]
+    assert labels == (["요약", "발견 사항 및 검토"] + [check_catalogue()[n].short.ko for n in ran]
+                      + ["비교", "최종 승인", "내보내기", "이력"])
+    blockers = review_blockers(credit_audit)
+    assert [w.value for w in at.warning] == [i18n.t("verdict_review", "ko", n=len(blockers))]
+    assert list(attention_table(at, "ko").columns) == ["상태", "심각도", "점검 항목", "발견 사항", "그룹", "값", "처리 결정"]
+    assert any(e.label.startswith("판단 근거 추적") for e in at.expander)
+
+
+def attention_table(at: AppTest, lang: str = "en"):
+    """The Summary's "needs attention" table (the one with a decision column)."""
+    from app import i18n
+    return next(d.value for d in at.dataframe if i18n.t("fcol_disposition", lang) in d.value.columns)
+
+
+def review_blockers(result):
+    from audit import review
+    return review.signoff_blockers(result, {})

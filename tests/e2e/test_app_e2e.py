@@ -135,6 +135,13 @@ def test_reviewer_and_approver_go_from_sign_in_to_sign_off_and_export(browser, a
     anon.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
     assert anon.get_by_text(ref.name).count() == 0 and anon.get_by_role("tab").count() == 0
     _shot(anon, "01-sign-in")
+    # ... and signing in there lands on that audit, its Summary opening with the verdict (issue 20)
+    anon.get_by_label("Username").fill("e2e-rita")
+    anon.get_by_label("Password", exact=True).fill(PASSWORD)
+    anon.get_by_role("button", name="Sign in").click()
+    anon.get_by_role("heading", name=f"Audit of {ref.uri}").wait_for(timeout=TIMEOUT_MS)
+    anon.get_by_text("Release is blocked: 1 finding(s) failed a gate").wait_for(timeout=TIMEOUT_MS)
+    assert f"audit={aid}" in anon.url
     anon.context.close()
 
     # reviewer: sign in, find the model, record a decision on the failing high-severity finding
