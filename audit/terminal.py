@@ -11,6 +11,8 @@ from typing import Any, Iterator
 from rich.console import Console
 from rich.markup import escape
 
+from .findings import Severity
+
 STATUS_LABEL = {"passed": "PASSED", "needs_review": "NEEDS REVIEW", "failed": "GATE FAILED", "signed_off": "SIGNED OFF"}
 ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
 COLOUR = {"fail": "red", "error": "magenta", "warn": "yellow", "pass": "green"}
@@ -67,10 +69,11 @@ def verdict(result: Any) -> str:
     """One paragraph: is release blocked, by what, and who must act next."""
     from .review import needs_disposition
     counts = Counter(f.status.value for f in result.findings)
-    gating = [f for f in result.findings if f.gates(_severity(result.policy.fail_on))]
-    review = [f for f in result.findings if needs_disposition(f) and not f.gates(_severity(result.policy.fail_on))]
+    fail_on = Severity(result.policy.fail_on)
+    gating = [f for f in result.findings if f.gates(fail_on)]
+    review = [f for f in result.findings if needs_disposition(f) and not f.gates(fail_on)]
     advisory = [f for f in result.findings if f.status.value in ("warn", "fail") and not needs_disposition(f)
-                and not f.gates(_severity(result.policy.fail_on))]
+                and not f.gates(fail_on)]
     names = lambda fs: "; ".join(_title(f) for f in fs[:3]) + (  # noqa: E731
         f"; and {len(fs) - 3} more" if len(fs) > 3 else "")
     parts = []
@@ -97,11 +100,6 @@ def verdict(result: Any) -> str:
         parts.append(f"{len(advisory)} lower-severity finding(s) ({fails} failed, {len(advisory) - fails} warnings) "
                      "are advisory: they do not block sign-off.")
     return " ".join(parts)
-
-
-def _severity(name: str):
-    from .findings import Severity
-    return Severity(name)
 
 
 def print_summary(console: Console, result: Any, full: bool = False) -> None:

@@ -59,3 +59,17 @@ def test_attack_statistics_match_references():
     # identical distributions: the epsilon bound is (almost always) 0
     same = [epsilon_lower_bound(rng.normal(size=500), rng.normal(size=500), 0.05) for _ in range(20)]
     assert sum(e > 0 for e in same) <= 2
+
+
+def test_bootstrap_replicates_equal_the_auc_of_the_resampled_rows():
+    """The vectorised replicate is the Mann-Whitney AUC of the drawn rows, ties included."""
+    from audit.metrics.membership import bootstrap_auc
+    from audit.metrics.performance import resample_counts
+    rng = np.random.default_rng(0)
+    member, non_member = rng.normal(0.2, 1, 300), np.round(rng.normal(0, 1, 200), 1)  # many ties
+    reps = bootstrap_auc(member, non_member, np.random.default_rng(7), 3)
+    draw = np.random.default_rng(7)
+    w_member, w_non = resample_counts(draw, 300, 3).astype(int), resample_counts(draw, 200, 3).astype(int)
+    for b, (wm, wn) in enumerate(zip(w_member, w_non)):
+        assert reps[b] == pytest.approx(attack_auc(np.repeat(member, wm), np.repeat(np.sort(non_member), wn)),
+                                        abs=1e-12)

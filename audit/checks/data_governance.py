@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from ..findings import Finding, Severity, Status
 from ..metrics.data_quality import goodness_of_fit_p, independence_p, missing_by_group, row_keys, share
 from ..metrics.inference import adjust
+from ..metrics.intervals import interval_status
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "data_governance"
@@ -54,7 +55,7 @@ class Representation(BaseModel):
 
 
 def _bound_status(ci: tuple[float, float], bound: float) -> Status:
-    return Status.passed if ci[1] <= bound else (Status.fail if ci[0] > bound else Status.warn)
+    return Status(interval_status(ci, bound, higher_is_better=False))
 
 
 def _completeness(ctx: AuditContext, cfg: DataGovernanceConfig, tests: list[dict[str, Any]]) -> list[Finding]:

@@ -57,8 +57,8 @@ def row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def goodness_of_fit_p(observed: np.ndarray, target: np.ndarray) -> float:
-    """Chi-square goodness of fit of observed counts to target shares (exact multinomial-free approximation;
-    its Monte Carlo version when an expected count is below 5)."""
+    """Chi-square goodness of fit of observed counts to target shares (its Monte Carlo version, multinomial
+    draws under the target, when an expected count is below 5)."""
     expected = target / target.sum() * observed.sum()
     if (expected < 5).any():
         rng = np.random.default_rng(0)

@@ -24,11 +24,27 @@ def attack_auc(member: np.ndarray, non_member: np.ndarray) -> float:
     return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
 
 
+CELLS_PER_BLOCK = 4_000_000  # replicates x rows held at once
+
+
 def bootstrap_auc(member: np.ndarray, non_member: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    """Stratified bootstrap replicates of the attack AUC (members and non-members resampled separately)."""
-    return np.array([attack_auc(member[rng.integers(0, len(member), len(member))],
-                                non_member[rng.integers(0, len(non_member), len(non_member))])
-                     for _ in range(n_boot)])
+    """Stratified bootstrap replicates of the attack AUC (members and non-members resampled separately).
+
+    Each replicate is a weighted Mann-Whitney sum over the original rows: a member's non-members below it
+    (ties count one half) are running sums of the non-members' resample counts in score order."""
+    from .performance import resample_counts
+    ordered = np.sort(non_member)
+    below, upto = np.searchsorted(ordered, member, "left"), np.searchsorted(ordered, member, "right")
+    m, n = len(member), len(non_member)
+    block = max(1, CELLS_PER_BLOCK // (m + n))
+    out = []
+    for start in range(0, n_boot, block):
+        size = min(block, n_boot - start)
+        w_member, w_non = resample_counts(rng, m, size), resample_counts(rng, n, size)  # w_non in score order
+        cum = np.concatenate([np.zeros((size, 1)), np.cumsum(w_non, axis=1)], axis=1)
+        wins = 0.5 * (cum[:, below] + cum[:, upto])  # non-members below + half the ties
+        out.append((w_member * wins).sum(1) / (m * n))
+    return np.concatenate(out)
 
 
 def clopper_pearson(x: int, n: int, alpha: float) -> tuple[float, float]:
