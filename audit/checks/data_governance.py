@@ -58,6 +58,13 @@ def _bound_status(ci: tuple[float, float], bound: float) -> Status:
     return Status(interval_status(ci, bound, higher_is_better=False))
 
 
+def _inconclusive(status: Status, bound: float) -> str:
+    """Why a share at or under its bound can still warn: the interval, not the point, has to clear it."""
+    if status != Status.warn:
+        return ""
+    return f" The interval reaches past the {bound:.1%} bound, so these rows cannot show the share is within it."
+
+
 def _completeness(ctx: AuditContext, cfg: DataGovernanceConfig, tests: list[dict[str, Any]]) -> list[Finding]:
     frame, features = ctx.data.frame, [f.name for f in ctx.model.meta.features if f.name in ctx.data.frame]
     findings, rows = [], []
@@ -104,7 +111,8 @@ def _duplicates(ctx: AuditContext, cfg: DataGovernanceConfig) -> list[Finding]:
         severity=Severity.info if status == Status.passed else cfg.severity, metric="data_governance.duplicate_share",
         value=dup.value, ci=dup.ci, threshold=cfg.max_duplicate_share, references=[R_QUALITY, R_VALIDATION],
         detail=f"{dup.count:,} of {dup.n:,} audited rows repeat an earlier row exactly (inputs and label): "
-               f"{dup.value:.1%}, {cfg.confidence:.0%} Wilson CI {dup.ci[0]:.1%}–{dup.ci[1]:.1%}.",
+               f"{dup.value:.1%}, {cfg.confidence:.0%} Wilson CI {dup.ci[0]:.1%}–{dup.ci[1]:.1%}."
+               + _inconclusive(status, cfg.max_duplicate_share),
         data={"ci_method": "Wilson score", "rows": dup.n, "duplicates": dup.count})]
     train = ctx.data.train
     if train is not None and all(c in train for c in columns):
@@ -117,7 +125,8 @@ def _duplicates(ctx: AuditContext, cfg: DataGovernanceConfig) -> list[Finding]:
             value=overlap.value, ci=overlap.ci, threshold=cfg.max_overlap_share, references=[R_VALIDATION, R_QUALITY],
             detail=f"{overlap.count:,} of {overlap.n:,} audited rows equal a training row (inputs and label): the "
                    "performance and fairness measured on them is not measured on unseen data "
-                   f"({overlap.value:.1%}, {cfg.confidence:.0%} Wilson CI {overlap.ci[0]:.1%}–{overlap.ci[1]:.1%}).",
+                   f"({overlap.value:.1%}, {cfg.confidence:.0%} Wilson CI {overlap.ci[0]:.1%}–{overlap.ci[1]:.1%})."
+                   + _inconclusive(status, cfg.max_overlap_share),
             data={"ci_method": "Wilson score", "rows": overlap.n, "overlap": overlap.count, "train_rows": len(train)}))
     return out
 

@@ -24,7 +24,7 @@ class Share:
 
 
 def share(count: int, n: int, confidence: float, comparisons: int = 1) -> Share:
-    lo, hi = wilson(np.array([count]), np.array([n]), z_for(confidence, comparisons))
+    lo, hi = wilson(np.array([count]), np.array([n]), z_for(1 - confidence, comparisons))
     return Share(int(count), int(n), (float(lo[0]), float(hi[0])))
 
 
