@@ -24,7 +24,7 @@ from .model_io import LoadedModel, sha256_file
 from .policy import Policy, load_policy
 from .records import Records, current_actor, now_iso
 from .registry import AUDITS_EXPERIMENT, ModelRef, Registry
-from .result import AuditResult, CheckRun, DatasetRecord, ModelInfo, PolicyInfo
+from .result import AuditResult, CheckRun, DatasetRecord, ModelInfo, PolicyInfo, WindowInfo
 from .spec import LoadedSpec, load_spec
 from .validation import requirements_met, validate_data
 from .versions import installed_versions
@@ -47,6 +47,8 @@ class PreparedAudit:
     card: Any = None
     classification: Any = None
     streaming: bool = False
+    baseline: Any = None  # audit.monitoring.Baseline for a monitoring window
+    window: WindowInfo | None = None
 
 
 def _gate(findings: list[Finding], fail_on: Severity, needs_review: bool) -> tuple[str, int]:
@@ -149,7 +151,10 @@ class AuditEngine:
         data = validate_data(df, spec, model)
         plan, skipped = [], {}
         for name, check in checks.items():
-            if name not in wanted:
+            if name not in wanted or ("baseline" in check.requires and name not in (spec.spec.checks or [])):
+                continue
+            if "baseline" in check.requires:
+                skipped[name] = "needs a baseline audit to compare with: run it with aiaudit monitor"
                 continue
             reason = requirements_met(check, data, language_model=model.task == "language_model")
             if reason:
@@ -176,7 +181,9 @@ class AuditEngine:
         os.replace(staging, partial)  # a partial directory never appears without its owner's pid
         ref = prepared.model_ref
         self.records.log("audit.started", audit_id, {"spec_digest": prepared.spec.digest, "model": ref.uri,
-                                                     "dataset_sha256": prepared.dataset_info.sha256})
+                                                     "dataset_sha256": prepared.dataset_info.sha256,
+                                                     **({"kind": "monitor", "baseline": prepared.window.baseline_audit_id}
+                                                        if prepared.window else {})})
         try:
             result = self._execute(prepared, audit_id, created, partial)
             self._publish(result, partial)
@@ -193,7 +200,8 @@ class AuditEngine:
         domains = getattr(p.classification, "domains", None) or [None]
         ctx = AuditContext(spec=p.spec, policy=p.policy, model=p.model, data=data, evidence_dir=partial / "evidence",
                            seed=p.spec.spec.seed, domain=p.spec.spec.domain or domains[0], card=p.card,
-                           classification=p.classification, population=population, progress=self.progress)
+                           classification=p.classification, population=population, progress=self.progress,
+                           baseline=p.baseline)
         findings: list[Finding] = []
         metrics: dict[str, float | None] = {}
         runs: dict[str, CheckRun] = {}
@@ -227,7 +235,7 @@ class AuditEngine:
         info = p.dataset_info
         ds = p.spec.spec.dataset
         return AuditResult(
-            audit_id=audit_id, name=p.spec.spec.name, created_at=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            kind="monitor" if p.window else "audit", window=p.window, audit_id=audit_id, name=p.spec.spec.name, created_at=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
             completed_at=now_iso(), actor=current_actor(), aiaudit_version=__version__, status=status, exit_code=exit_code,
             spec={"digest": p.spec.digest, "path": p.spec.path, **p.spec.spec.model_dump(mode="json")},
             model=ModelInfo(name=p.model_ref.name, version=p.model_ref.version, uri=p.model_ref.uri,
@@ -272,6 +280,10 @@ class AuditEngine:
         self._tag_version(result)
 
     def _tag_version(self, result: AuditResult) -> None:
+        if result.kind == "monitor":  # the version's audit tags stay those of its audit
+            self.registry.set_version_tags(result.model.name, result.model.version, {
+                "aiaudit.monitor_id": result.audit_id, "aiaudit.monitor_status": result.status})
+            return
         tier = (result.risk or {}).get("tier")
         tags = {"aiaudit.audit_id": result.audit_id, "aiaudit.status": result.status}
         if tier:
@@ -289,7 +301,7 @@ class AuditEngine:
                 "audit_id": result.audit_id, "created_at": result.created_at, "name": result.name,
                 "model_name": result.model.name, "model_version": result.model.version, "model_uri": result.model.uri,
                 "status": result.status, "tier": (result.risk or {}).get("tier"), "exit_code": result.exit_code,
-                "run_id": run_id, "audit_sha256": audit_sha, "path": str(final)})
+                "run_id": run_id, "audit_sha256": audit_sha, "path": str(final), "kind": result.kind})
             for f in result.findings:
                 self.records.append(con, "finding.recorded", result.audit_id,
                                     {"finding": f.id, "status": f.status.value, "severity": f.severity.value, "value": f.value})
@@ -302,9 +314,11 @@ class AuditEngine:
         from mlflow.entities import Metric, Param, RunTag
         client = self.registry.client
         exp = self.registry.experiment_id(AUDITS_EXPERIMENT)
-        run = client.create_run(exp, run_name=f"audit {result.name}", tags={
+        step = result.window.window_index if result.window else 0  # a model version's windows are a trend
+        run = client.create_run(exp, run_name=f"{result.kind} {result.name}", tags={
             "aiaudit.audit_id": result.audit_id, "aiaudit.model": result.model.uri,
-            "aiaudit.kind": "audit", "mlflow.note.content": f"aiaudit audit {result.audit_id}"})
+            "aiaudit.model_version": f"{result.model.name}/{result.model.version}",
+            "aiaudit.kind": result.kind, "mlflow.note.content": f"aiaudit {result.kind} {result.audit_id}"})
         run_id = run.info.run_id
         (partial / "run_id").write_text(run_id)
         ts = int(time.time() * 1000)
@@ -312,7 +326,7 @@ class AuditEngine:
                   Param("policy.version", result.policy.version), Param("policy.checksum", result.policy.checksum),
                   Param("dataset.sha256", result.dataset.sha256), Param("model.uri", result.model.uri),
                   Param("audit_id", result.audit_id)]
-        metrics = [Metric(_mlflow_key(k), float(v), ts, 0) for k, v in result.metrics.items() if v is not None]
+        metrics = [Metric(_mlflow_key(k), float(v), ts, step) for k, v in result.metrics.items() if v is not None]
         tags = [RunTag("aiaudit.status", result.status), RunTag("aiaudit.exit_code", str(result.exit_code))]
         for i in range(0, max(len(metrics), 1), 900):
             client.log_batch(run_id, metrics=metrics[i:i + 900], params=params if i == 0 else [], tags=tags if i == 0 else [])

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS audits (
     exit_code INTEGER NOT NULL,
     run_id TEXT,
     audit_sha256 TEXT NOT NULL,
-    path TEXT NOT NULL
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'audit'
 );
 CREATE INDEX IF NOT EXISTS audits_model ON audits(model_name, model_version, created_at);
 CREATE TABLE IF NOT EXISTS ledger (
@@ -110,6 +111,8 @@ class Records:
             with self.connect() as con:
                 con.executescript(SCHEMA)
                 con.execute("SELECT COUNT(*) FROM ledger").fetchone()
+                if "kind" not in {r[1] for r in con.execute("PRAGMA table_info(audits)")}:  # a store from before
+                    con.execute("ALTER TABLE audits ADD COLUMN kind TEXT NOT NULL DEFAULT 'audit'")
         except sqlite3.DatabaseError as e:  # truncated, overwritten or not a database at all
             raise StoreDamaged(f"the records database cannot be read ({e}); restore it from a backup, or move it "
                                "away to start an empty store", source=str(self.db_path)) from None
@@ -235,11 +238,14 @@ class Records:
         cols = ",".join(row)
         con.execute(f"INSERT INTO audits ({cols}) VALUES ({','.join('?' * len(row))})", tuple(row.values()))
 
-    def list_audits(self, model_name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list_audits(self, model_name: str | None = None, limit: int = 100,
+                    kind: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; `kind` "audit" or "monitor" (windows of `aiaudit monitor`), or both."""
+        where = [(c, v) for c, v in (("model_name", model_name), ("kind", kind)) if v]
+        q = ("SELECT * FROM audits" + (" WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else "")
+             + " ORDER BY created_at DESC, rowid DESC LIMIT ?")
         with self.connect() as con:
-            q = "SELECT * FROM audits" + (" WHERE model_name = ?" if model_name else "") + " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-            args = (model_name, limit) if model_name else (limit,)
-            return [dict(r) for r in con.execute(q, args).fetchall()]
+            return [dict(r) for r in con.execute(q, (*[v for _, v in where], limit)).fetchall()]
 
     def crashed_audits(self, limit: int = 100) -> list[dict[str, Any]]:
         """Audits that started and ended in `audit.failed` (a crash or an interruption), newest first: they have

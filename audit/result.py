@@ -49,10 +49,24 @@ class CheckRun(BaseModel):
     error: str | None = None
 
 
+class WindowInfo(BaseModel):
+    """A monitoring window: which baseline audit it was compared with, and what it covered."""
+    baseline_audit_id: str
+    baseline_signed_off: bool = Field(description="False when the baseline was named with --baseline and has no "
+                                                  "active sign-off.")
+    baseline_dataset_sha256: str
+    window_index: int = Field(ge=1, description="1 for the model version's first window; the MLflow metric step.")
+    timestamp_column: str | None = None
+    start: str | None = Field(None, description="Earliest timestamp in the window (ISO 8601, UTC).")
+    end: str | None = None
+
+
 class AuditResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal["1"] = "1"
+    kind: Literal["audit", "monitor"] = Field("audit", description="monitor: a window of production data compared "
+                                                                   "with a baseline audit (`aiaudit monitor`).")
     audit_id: str
     name: str
     created_at: str
@@ -65,6 +79,7 @@ class AuditResult(BaseModel):
     model: ModelInfo
     dataset: DatasetRecord
     policy: PolicyInfo
+    window: WindowInfo | None = Field(None, description="Set when kind is monitor.")
     risk: dict[str, Any] | None = Field(None, description="Risk classification and obligations, when a system card is given.")
     findings: list[Finding]
     metrics: dict[str, float | None] = Field(description="Flat dotted keys, e.g. performance.roc_auc.ci_low.")

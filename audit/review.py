@@ -321,10 +321,11 @@ def _check_audit_file(engine: Any, audit_id: str) -> dict[str, Any]:
     return row
 
 
-def latest_audit(records: Records, model_name: str, model_version: str) -> dict[str, Any] | None:
+def latest_audit(records: Records, model_name: str, model_version: str, kind: str = "audit") -> dict[str, Any] | None:
+    """The version's newest audit (or monitoring window, kind "monitor"): windows never displace an audit."""
     with records.connect() as con:
-        r = con.execute("SELECT * FROM audits WHERE model_name = ? AND model_version = ? "
-                        "ORDER BY created_at DESC, rowid DESC LIMIT 1", (model_name, str(model_version))).fetchone()
+        r = con.execute("SELECT * FROM audits WHERE model_name = ? AND model_version = ? AND kind = ? "
+                        "ORDER BY created_at DESC, rowid DESC LIMIT 1", (model_name, str(model_version), kind)).fetchone()
     return dict(r) if r else None
 
 
@@ -334,7 +335,7 @@ def sign_off(engine: Any, user: User | None, audit_id: str, comment: str = "") -
     ensure_schema(records)
     user = _authorize(records, user, "audit.sign_off")
     row = _check_audit_file(engine, audit_id)
-    latest = latest_audit(records, row["model_name"], row["model_version"])
+    latest = latest_audit(records, row["model_name"], row["model_version"], row["kind"])
     if latest and latest["audit_id"] != audit_id:
         raise ReviewError(f"a newer audit ({latest['audit_id']}) of {row['model_uri']} exists; review and sign off that one",
                           source=audit_id)
@@ -399,7 +400,10 @@ def sync_registry_tags(engine: Any, audit_id: str) -> bool:
     name, version = row["model_name"], row["model_version"]
     try:
         client = engine.registry.client
-        if signoff:
+        if row["kind"] == "monitor":  # a reviewed window never replaces the version's audit tags
+            engine.registry.set_version_tags(name, version, {
+                "aiaudit.monitor_id": audit_id, "aiaudit.monitor_status": SIGNED_OFF if signoff else row["status"]})
+        elif signoff:
             engine.registry.set_version_tags(name, version, {
                 "aiaudit.status": SIGNED_OFF, "aiaudit.signed_off_by": signoff["signed_off_by"],
                 "aiaudit.signed_off_at": signoff["signed_off_at"], "aiaudit.signoff_audit_id": audit_id,
@@ -476,7 +480,7 @@ def promote(engine: Any, model_name: str, version: str, alias: str, *, user: Use
         raise PromotionRefused(f"{uri} has never been audited; run an audit and have an approver sign it off")
     signoff = get_signoff(records, latest["audit_id"])
     if signoff is None:
-        earlier = [a for a in records.list_audits(model_name, limit=10_000)
+        earlier = [a for a in records.list_audits(model_name, limit=10_000, kind="audit")
                    if a["model_version"] == str(version) and get_signoff(records, a["audit_id"])]
         hint = f" (an earlier audit, {earlier[0]['audit_id']}, was signed off)" if earlier else ""
         raise PromotionRefused(f"{uri} is not signed off: its latest audit {latest['audit_id']} has no sign-off{hint}; "
@@ -546,14 +550,15 @@ class Comparison:
 
 
 def previous_audit(records: Records, audit_id: str) -> dict[str, Any] | None:
-    """The audit of the same registered model completed just before this one (any version)."""
+    """The audit of the same registered model and kind completed just before this one (any version)."""
     with records.connect() as con:
         cur = con.execute("SELECT rowid, * FROM audits WHERE audit_id = ?", (audit_id,)).fetchone()
         if cur is None:
             raise ReviewError("no such audit", source=audit_id)
-        r = con.execute("SELECT * FROM audits WHERE model_name = ? AND audit_id != ? AND "
+        r = con.execute("SELECT * FROM audits WHERE model_name = ? AND kind = ? AND audit_id != ? AND "
                         "(created_at < ? OR (created_at = ? AND rowid < ?)) ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                        (cur["model_name"], audit_id, cur["created_at"], cur["created_at"], cur["rowid"])).fetchone()
+                        (cur["model_name"], cur["kind"], audit_id, cur["created_at"], cur["created_at"],
+                         cur["rowid"])).fetchone()
     return dict(r) if r else None
 
 

@@ -77,7 +77,12 @@ def verdict(result: Any) -> str:
     names = lambda fs: "; ".join(_title(f) for f in fs[:3]) + (  # noqa: E731
         f"; and {len(fs) - 3} more" if len(fs) > 3 else "")
     parts = []
-    if gating:
+    if gating and getattr(result, "kind", "audit") == "monitor":
+        parts.append(f"Monitoring breach (exit {result.exit_code}): {len(gating)} finding(s) failed a gate at "
+                     f"severity {result.policy.fail_on} or above: {names(gating)}. The provider investigates the "
+                     "cause (Art. 72) and re-audits the model on current data, or a reviewer records a justified "
+                     "disposition for each; if the system caused harm, record a serious incident (aiaudit incident).")
+    elif gating:
         parts.append(f"Release is blocked (exit {result.exit_code}): {len(gating)} finding(s) failed a gate at "
                      f"severity {result.policy.fail_on} or above: {names(gating)}. The provider's engineers fix the "
                      "cause and re-audit; otherwise a reviewer records a justified disposition for each before a "
@@ -107,7 +112,7 @@ def print_summary(console: Console, result: Any, full: bool = False) -> None:
     `full=True` (`aiaudit show`): every finding with its whole title."""
     width = console.width
     label = STATUS_LABEL.get(result.status, result.status.upper())
-    console.print(escape(f"audit {result.audit_id} · {result.model.name}/{result.model.version} · {label}"),
+    console.print(escape(f"{getattr(result, 'kind', 'audit')} {result.audit_id} · {result.model.name}/{result.model.version} · {label}"),
                   style="bold", highlight=False)
     findings = sorted(result.findings, key=lambda f: (ORDER[f.status.value], -f.severity.rank, f.check))
     shown = findings if full else [f for f in findings if f.status.value != "pass"]

@@ -13,6 +13,10 @@ Parts
                 the false-alarm rate of the fairness verdicts on synthetic data with known truth
                 (200 redraws per scenario, --quick: 50); the full tables go to
                 benchmarks/results/calibration.json (--quick: calibration-quick.json).
+- monitoring    benchmarks.bench_monitoring: false alarms of the monitoring check on windows from the
+                baseline's distribution, power against planted covariate, label, concept and fairness
+                shifts, coverage of the label-free AUC estimate (200 windows per scenario, --quick: 50);
+                the full table goes to benchmarks/results/monitoring.json.
 - explanations  benchmarks.bench_explanations: SHAP vs XGBoost pred_contribs; LIME 20 x 5.
 - robustness    benchmarks.bench_robustness: slices + robustness vs a Giskard 2.x scan (own venv).
 - rai           Microsoft Responsible AI Toolbox (responsibleai 0.36, own venv under
@@ -60,12 +64,14 @@ TARGETS = {  # metric -> (comparison, bound, statement)
     "calibration_min_fairness_coverage": (">=", 0.93, ("every kind of fairness interval covers its truth in at least 93% "
                                                        "of redraws in every scenario (pooled over groups and attribute sets)")),
     "calibration_max_false_alarm": ("<=", 0.05, "on fair data, any fairness warn/fail in at most 5% of redraws"),
+    "monitoring_null_alarm_rate": ("<=", 0.05, "windows from the baseline's distribution raise any alarm in at most 5%"),
+    "monitoring_min_power": (">=", 0.9, "every planted shift is detected by its finding in at least 90% of windows"),
     "shap_time_ratio_vs_pred_contribs": ("<=", 1.3, "SHAP within 1.3x of XGBoost pred_contribs"),
     "scaling_10m_peak_mb": ("<=", 2048.0, "10M-row audit within 2 GB peak resident memory"),
 }
-TIMEOUTS = {"fairness": 1800, "calibration": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
+TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
             "full_audit": 2400, "scale": 5400, "sae": 5400, "setup": 900}
-ORDER = ["setup", "fairness", "calibration", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
+ORDER = ["setup", "fairness", "calibration", "monitoring", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -139,6 +145,11 @@ def part_calibration(opts: argparse.Namespace) -> dict[str, Any]:
     out = run(50 if opts.quick else 200, truth_rows=200_000 if opts.quick else 2_000_000)
     path = write(out, quick=opts.quick)
     return {**compact(out), "file": str(path.relative_to(ROOT))}
+
+
+def part_monitoring(opts: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.bench_monitoring import SCENARIOS, study, write
+    return write(study(50 if opts.quick else 200, list(SCENARIOS)), 50 if opts.quick else 200, quick=opts.quick)
 
 
 def part_explanations(opts: argparse.Namespace) -> dict[str, Any]:
@@ -553,7 +564,7 @@ def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
 
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "setup": part_setup, "fairness": part_fairness, "calibration": part_calibration,
-    "explanations": part_explanations,
+    "monitoring": part_monitoring, "explanations": part_explanations,
     "robustness": part_robustness, "rai": part_rai,
     "full_audit": part_full_audit, "scale": part_scale, "sae": part_sae}
 
@@ -666,6 +677,11 @@ def summarise(parts: dict[str, dict[str, Any]], opts: argparse.Namespace, starte
                               "point_outside_interval_fairness": cal_sum.get("point_outside_interval_fairness"),
                               "findings_outside_ci": cal_sum.get("findings_outside_ci"),
                               "performance_coverage": cal_sum.get("performance_coverage")}
+    mon = data("monitoring")
+    scen = (mon or {}).get("scenarios") or {}
+    put("monitoring_null_alarm_rate", scen["null"]["any_alarm"]["rate"] if "null" in scen else None, why("monitoring"))
+    powers = [v["power"]["rate"] for v in scen.values() if "power" in v]
+    put("monitoring_min_power", min(powers) if powers else None, why("monitoring"))
     expl = data("explanations")
     put("shap_time_ratio_vs_pred_contribs",
         round(expl["shap_time_ratio_vs_pred_contribs"], 3) if expl and expl.get("shap_time_ratio_vs_pred_contribs") else None,

@@ -40,7 +40,7 @@ class Check:
     run: Callable[["AuditContext", Any], CheckResult]
     config: type[CheckConfig] = CheckConfig
     references: tuple[str, ...] = ()
-    requires: frozenset[str] = frozenset({"tabular"})  # tabular | labels | protected | train | lm
+    requires: frozenset[str] = frozenset({"tabular"})  # tabular | labels | protected | train | lm | baseline
 
     @property
     def title(self) -> str:
@@ -94,6 +94,7 @@ class AuditContext:
     card: Any | None = None
     classification: Any | None = None
     population: Any | None = None  # audit.scale.population.Population when the data were streamed
+    baseline: Any | None = None  # audit.monitoring.Baseline when a monitoring window is compared with an audit
     shared: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] = lambda msg: None
 

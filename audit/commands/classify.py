@@ -35,7 +35,7 @@ def _audit_evidence(audit_id: str | None, model: str | None) -> tuple[str, dict[
         if row is None:
             raise AuditInputError("no such audit", source=audit_id)
     else:
-        rows = records.list_audits(model, 1)
+        rows = records.list_audits(model, 1, kind="audit")
         if not rows:
             raise AuditInputError(f"no audit of model '{model}'", source="--model")
         row = rows[0]

@@ -195,7 +195,7 @@ def gather(engine: Any, audit_id: str, signoff: SignOff | dict | None = None, us
             src.registry = _registry_info(engine, result)
         except Exception as e:  # the document says the registry was not reachable
             src.registry_error = f"{type(e).__name__}: {str(e)[:200]}"
-    src.history = [r for r in engine.records.list_audits(result.model.name, limit=50) if r["audit_id"] != audit_id]
+    src.history = [r for r in engine.records.list_audits(result.model.name, limit=50, kind=result.kind) if r["audit_id"] != audit_id]
     src.signoff = SignOff.coerce(signoff) if signoff is not None else current_signoff(engine.records, audit_id)
     return src
 

@@ -40,7 +40,7 @@ def independence_p(table: np.ndarray) -> float:
     expected = stats.contingency.expected_freq(table)
     if (expected < 5).any():
         method = stats.PermutationMethod(n_resamples=2000, random_state=0)
-        return float(stats.chi2_contingency(table, method=method).pvalue)
+        return float(stats.chi2_contingency(table, correction=False, method=method).pvalue)
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 

@@ -1,0 +1,146 @@
+"""`aiaudit monitor`: a window of production data, validated against its baseline audit before anything is written.
+
+The baseline is the model version's newest signed-off audit, or the audit named with `--baseline` (recorded as
+not signed off when it has no active sign-off). Its data are read again from the spec's dataset, which must be
+the file it audited (same SHA-256). The window is then one more audit in the store (`kind: monitor`) running
+the `monitoring` check: the same finding schema, ledger entries, MLflow run (its metrics at step = the window's
+number), review workflow and exit codes as any audit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .checks import AuditContext, available_checks
+from .checks.base import AuditData
+from .datasets import describe, read_table
+from .engine import AuditEngine, PreparedAudit
+from .errors import AuditInputError
+from .model_io import sha256_file
+from .policy import load_policy
+from .result import AuditResult, WindowInfo
+from .review import get_signoff
+from .spec import load_spec
+from .validation import validate_data
+
+CHECK = "monitoring"
+TIMESTAMP = "timestamp"  # the column read as the window's time when --timestamp is not given
+
+
+@dataclass
+class Baseline:
+    audit_id: str
+    signed_off: bool
+    result: AuditResult
+    data: AuditData
+
+
+def _baseline_row(engine: AuditEngine, name: str, version: str, audit_id: str | None) -> tuple[dict[str, Any], bool]:
+    records = engine.records
+    if audit_id:
+        row = records.get_audit(audit_id)
+        if row is None:
+            raise AuditInputError("no such audit", source=audit_id)
+        if (row["model_name"], row["model_version"]) != (name, version):
+            raise AuditInputError(f"audit {audit_id} is of {row['model_name']} version {row['model_version']}, not "
+                                  f"{name} version {version}", source="--baseline")
+        if row["kind"] != "audit":
+            raise AuditInputError(f"{audit_id} is a monitoring window, not an audit", source="--baseline")
+        return row, get_signoff(records, audit_id) is not None
+    for row in records.list_audits(name, limit=10_000, kind="audit"):
+        if row["model_version"] == version and get_signoff(records, row["audit_id"]):
+            return row, True
+    raise AuditInputError(f"{name} version {version} has no signed-off audit to compare with; sign one off in the "
+                          "review app, or name one with --baseline AUDIT_ID (recorded as not signed off)", source="--baseline")
+
+
+def _timestamps(window: pd.DataFrame, column: str | None, src: str) -> tuple[str | None, str | None, str | None]:
+    if column is None:
+        if TIMESTAMP not in window:
+            return None, None, None
+        column = TIMESTAMP
+    if column not in window:
+        raise AuditInputError(f"timestamp column '{column}' is not in the window", source=src)
+    raw = window[column]
+    parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+    bad = parsed.isna() & raw.notna()
+    if bad.any() or parsed.isna().all():
+        example = raw[bad].iloc[0] if bad.any() else "(empty)"
+        raise AuditInputError(f"timestamp column '{column}' has {int(bad.sum())} value(s) that are not ISO 8601 "
+                              f"dates, e.g. {str(example)[:40]!r}", source=src)
+    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
+    return column, iso(parsed.min()), iso(parsed.max())
+
+
+def prepare_monitor(engine: AuditEngine, spec_path: str | Path, window_path: str | Path, baseline_id: str | None = None,
+                    timestamp: str | None = None, trust_model: bool = False) -> PreparedAudit:
+    """Everything validated, nothing written: the window audit, ready for `AuditEngine.run`."""
+    spec = load_spec(spec_path)
+    policy = load_policy(spec.spec.policy, Path(spec.base_dir))
+    ref = engine.registry.resolve(spec.spec.model)
+    model = engine.registry.load(ref, trust=trust_model)
+    if model.task == "language_model":
+        raise AuditInputError("monitoring windows are for tabular models", source=spec.spec.model)
+    if not engine.settings.records_db.is_file():
+        raise AuditInputError(f"the store has no audits; audit {ref.uri} first", source="--baseline")
+    row, signed_off = _baseline_row(engine, ref.name, ref.version, baseline_id)
+    baseline = engine.load_result(row["audit_id"])
+    if baseline.dataset.sample is not None:
+        raise AuditInputError(f"baseline audit {row['audit_id']} streamed its data; monitoring needs an in-memory "
+                              "baseline", source="--baseline")
+    base_path = spec.resolve(spec.spec.dataset.path)
+    if sha256_file(base_path) != baseline.dataset.sha256:
+        raise AuditInputError(f"is not the file audit {row['audit_id']} audited (SHA-256 differs); monitor with the "
+                              "spec and data of the baseline audit", source=str(base_path))
+    base_data = validate_data(read_table(base_path, max_rows=policy.pack.limits.max_rows), spec, model)
+
+    window_path = Path(window_path).resolve()
+    src = str(window_path)
+    frame = read_table(window_path, max_rows=policy.pack.limits.max_rows)
+    ts_column, start, end = _timestamps(frame, timestamp, src)
+    ds = spec.spec.dataset
+    window_ds = ds.model_copy(update={
+        "path": src, "label": ds.label if ds.label in frame else None,
+        "protected": [c for c in ds.protected if c in frame], "split_column": None, "train_path": None})
+    window_spec = spec.model_copy(update={"spec": spec.spec.model_copy(update={"dataset": window_ds, "checks": [CHECK],
+                                                                               "system_card": None})})
+    for f in model.meta.features:
+        if f.name in frame:
+            was, now = (pd.api.types.is_numeric_dtype(x[f.name]) for x in (base_data.frame, frame))
+            if was != now:
+                kind = {True: "numeric", False: "text"}
+                raise AuditInputError(f"column '{f.name}' is {kind[was]} in the baseline and {kind[now]} in the window",
+                                      source=src)
+    data = validate_data(frame, window_spec, model)
+    check = available_checks()[CHECK]
+    AuditContext(spec=window_spec, policy=policy, model=model, data=data, evidence_dir=Path(".")).settings(check)
+    previous = [r for r in engine.records.list_audits(ref.name, limit=100_000, kind="monitor")
+                if r["model_version"] == ref.version]
+    window = WindowInfo(baseline_audit_id=row["audit_id"], baseline_signed_off=signed_off,
+                        baseline_dataset_sha256=baseline.dataset.sha256, window_index=len(previous) + 1,
+                        timestamp_column=ts_column, start=start, end=end)
+    return PreparedAudit(window_spec, policy, ref, model, data, describe(window_path, frame), [check], {},
+                         baseline=Baseline(row["audit_id"], signed_off, baseline, base_data), window=window)
+
+
+def history(engine: AuditEngine, model_name: str, version: str | None = None) -> list[dict[str, Any]]:
+    """The model's monitoring windows, oldest first, with their headline figures."""
+    if not engine.settings.records_db.is_file():
+        return []
+    out = []
+    for row in reversed(engine.records.list_audits(model_name, limit=100_000, kind="monitor")):
+        if version is not None and row["model_version"] != str(version):
+            continue
+        result = engine.load_result(row["audit_id"])
+        m = result.metrics
+        out.append({"audit_id": row["audit_id"], "version": row["model_version"], "window": result.window.window_index,
+                    "start": result.window.start, "end": result.window.end, "rows": result.dataset.rows,
+                    "status": row["status"], "baseline": result.window.baseline_audit_id,
+                    "breaches": m.get("monitoring.breaches"), "drifted_inputs": m.get("monitoring.drifted_inputs"),
+                    "domain_auc": m.get("monitoring.domain_auc"), "prediction_psi": m.get("monitoring.prediction_psi"),
+                    "estimated_auc": m.get("monitoring.estimated_auc"),
+                    "realised_auc_change": m.get("monitoring.realised_auc_change")})
+    return out

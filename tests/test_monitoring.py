@@ -1,0 +1,229 @@
+"""Post-market monitoring (`aiaudit monitor`): windows against a signed-off baseline audit, end to end."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, run_cli
+
+WINDOWS = ROOT / "data" / "monitoring"
+MODEL = "credit-monitored"
+
+
+@pytest.fixture(scope="module")
+def monitored(settings, registry, tmp_path_factory):
+    """The demo scorecard registered under its own name, audited (performance and fairness) and signed off."""
+    from audit.demo import DEMO_MODELS, train
+    from audit.engine import AuditEngine
+    from audit.review import needs_disposition, record_disposition, sign_off
+    from audit.users import UserStore
+    est, X, lineage = train(DEMO_MODELS[0])
+    ref = registry.register(est, X, MODEL, lineage)
+    tmp = tmp_path_factory.mktemp("monitoring")
+    spec = {"name": "credit-monitored", "model": ref.uri, "checks": ["performance"], "seed": 0,
+            "dataset": {"path": str(ROOT / "data" / "german_credit.csv.gz"), "label": "good_credit",
+                        "positive_label": 1, "protected": ["sex", "age_group"], "split_column": "split"}}
+    (tmp / "audit.yaml").write_text(yaml.safe_dump(spec))
+    engine = AuditEngine(settings)
+    audit = engine.run(engine.prepare(tmp / "audit.yaml"))
+    users = UserStore(engine.records)
+    approver = users.get("mona") or users.add("mona", "approver", "correct horse battery", actor="test")
+    for f in audit.findings:
+        if needs_disposition(f):
+            record_disposition(engine, approver, audit.audit_id, f.id, "accept_risk", "accepted for the monitoring tests")
+    sign_off(engine, approver, audit.audit_id, "baseline for monitoring")
+    return SimpleNamespace(engine=engine, spec=tmp / "audit.yaml", audit=audit, ref=ref, approver=approver, tmp=tmp)
+
+
+def _monitor(monitored, window: Path, *extra: str):
+    out = monitored.tmp / f"out-{window.stem}-{len(list(monitored.tmp.iterdir()))}"
+    proc = run_cli("monitor", str(monitored.spec), "--window", str(window), "--out", str(out), *extra)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def windows(monitored):
+    """The stable window, then the shifted one, each through the real CLI."""
+    stable, stable_out = _monitor(monitored, WINDOWS / "credit-window-stable.csv.gz")
+    shifted, shifted_out = _monitor(monitored, WINDOWS / "credit-window-shifted.csv.gz")
+    return SimpleNamespace(stable=stable, shifted=shifted,
+                           stable_json=json.loads((stable_out / "monitor.json").read_text()),
+                           shifted_json=json.loads((shifted_out / "monitor.json").read_text()))
+
+
+def test_a_window_like_the_baseline_raises_no_breach(windows, monitored):
+    assert windows.stable.returncode == 0, windows.stable.stdout + windows.stable.stderr
+    result = windows.stable_json
+    assert result["kind"] == "monitor"
+    assert result["window"]["baseline_audit_id"] == monitored.audit.audit_id
+    assert result["window"]["baseline_signed_off"] is True
+    assert result["window"]["start"].startswith("2027-01-01") and result["window"]["timestamp_column"] == "timestamp"
+    assert not [f for f in result["findings"] if f["status"] == "fail"]
+    estimated = {f["metric"]: f for f in result["findings"] if f["metric"].startswith("monitoring.estimated")}
+    assert set(estimated) == {"monitoring.estimated_auc", "monitoring.estimated_accuracy"}  # no labels in the window
+    assert estimated["monitoring.estimated_auc"]["data"]["valid"] is True
+    lo, hi = estimated["monitoring.estimated_auc"]["ci"]
+    assert lo <= estimated["monitoring.estimated_auc"]["value"] <= hi
+
+
+def test_a_shifted_window_is_a_breach_recorded_like_any_finding(windows, monitored):
+    from audit.review import ReviewError, latest_audit, sign_off
+    assert windows.shifted.returncode == 1, windows.shifted.stdout + windows.shifted.stderr
+    assert "Monitoring breach" in windows.shifted.stdout
+    result = windows.shifted_json
+    failed = {(f["metric"], f["group"]) for f in result["findings"] if f["status"] == "fail"}
+    # the generator lengthened loans, inflated amounts by 30% and tripled women's weight
+    assert {("monitoring.feature_psi", "duration"), ("monitoring.feature_psi", "credit_amount"),
+            ("monitoring.domain_auc", None)} <= failed
+    assert ("monitoring.population_shift.sex", "male") in failed
+    assert ("monitoring.feature_psi", "housing") not in failed  # untouched inputs stay quiet
+    family = {f["data"]["family_size"] for f in result["findings"] if "p_adjusted" in f["data"]}
+    assert len(family) == 1 and family.pop() >= 25  # one Holm family for the whole window
+    records = monitored.engine.records
+    row = records.get_audit(result["audit_id"])
+    assert row["kind"] == "monitor" and row["status"] == "failed"
+    events = [e.event for e in records.entries(result["audit_id"])]
+    assert events.count("finding.recorded") == len(result["findings"]) and events[-1] == "audit.completed"
+    assert records.verify().ok
+    # a breach is a review item: the window cannot be signed off until each is decided
+    with pytest.raises(ReviewError, match="no disposition"):
+        sign_off(monitored.engine, monitored.approver, result["audit_id"])
+    # ... and it never displaces the signed-off audit or its registry tags
+    assert latest_audit(records, MODEL, monitored.ref.version)["audit_id"] == monitored.audit.audit_id
+    tags = monitored.engine.registry.client.get_model_version(MODEL, monitored.ref.version).tags
+    assert tags["aiaudit.audit_id"] == monitored.audit.audit_id and tags["aiaudit.status"] == "signed_off"
+    assert tags["aiaudit.monitor_id"] == result["audit_id"]
+
+
+def test_windows_are_a_trend_in_mlflow_and_in_the_history(windows, monitored):
+    client = monitored.engine.registry.client
+    steps = {}
+    for result in (windows.stable_json, windows.shifted_json):
+        history = client.get_metric_history(result["mlflow"]["run_id"], "monitoring.domain_auc")
+        steps[result["window"]["window_index"]] = [m.step for m in history]
+    assert steps == {1: [1], 2: [2]}
+    proc = run_cli("monitor", "--history", f"{MODEL}/{monitored.ref.version}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["window"] for r in rows] == [1, 2] and [r["status"] for r in rows] == ["passed", "failed"]
+    assert rows[1]["breaches"] >= 4 and rows[0]["breaches"] == 0
+
+
+def test_monitor_json_follows_the_published_schema(windows):
+    import jsonschema
+    schema = json.loads((ROOT / "docs" / "schema" / "audit.schema.json").read_text())
+    jsonschema.validate(windows.shifted_json, schema)
+
+
+def _store_digest(home: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(home.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(home).as_posix().encode() + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _bad_window(tmp: Path, kind: str) -> Path:
+    w = pd.read_csv(WINDOWS / "credit-window-stable.csv.gz")
+    path = tmp / f"bad-{kind}.csv"
+    if kind == "missing_column":
+        w = w.drop(columns=["duration"])
+    elif kind == "empty":
+        w = w.iloc[:0]
+    elif kind == "timestamps":
+        w.loc[7, "timestamp"] = "last tuesday"
+    elif kind == "types":
+        w["credit_amount"] = w["credit_amount"].astype(str) + " EUR"
+    w.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("missing_column", "missing column(s) ['duration']"),
+    ("empty", "no rows"),
+    ("timestamps", "not ISO 8601 dates, e.g. 'last tuesday'"),
+    ("types", "column 'credit_amount' is numeric in the baseline and text in the window"),
+])
+def test_bad_windows_are_refused_before_anything_is_written(monitored, aiaudit_home, kind, message):
+    from audit.errors import AuditInputError
+    from audit.monitoring import prepare_monitor
+    path = _bad_window(monitored.tmp, kind)
+    before = _store_digest(aiaudit_home)
+    with pytest.raises(AuditInputError) as e:
+        prepare_monitor(monitored.engine, monitored.spec, path)
+    assert message in str(e.value)
+    assert _store_digest(aiaudit_home) == before
+
+
+def test_the_cli_gives_one_line_and_exit_2_for_a_bad_window(monitored, aiaudit_home):
+    path = _bad_window(monitored.tmp, "timestamps")
+    before = _store_digest(aiaudit_home)
+    proc = run_cli("monitor", str(monitored.spec), "--window", str(path), "--out", str(monitored.tmp / "none"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "last tuesday" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert _store_digest(aiaudit_home) == before and not (monitored.tmp / "none").exists()
+
+
+def test_a_baseline_must_be_an_audit_not_a_window(monitored, windows, aiaudit_home, demo_models):
+    from audit.errors import AuditInputError
+    from audit.monitoring import prepare_monitor
+    window = WINDOWS / "credit-window-stable.csv.gz"
+    before = _store_digest(aiaudit_home)
+    for baseline, message in [(windows.stable_json["audit_id"], "is a monitoring window, not an audit"),
+                              ("20990101T000000-deadbeef", "no such audit")]:
+        with pytest.raises(AuditInputError, match=message):
+            prepare_monitor(monitored.engine, monitored.spec, window, baseline)
+    assert _store_digest(aiaudit_home) == before
+
+
+def test_a_version_without_a_signed_off_audit_needs_an_explicit_baseline(monitored, registry, tmp_path, aiaudit_home):
+    from audit.demo import DEMO_MODELS, train
+    from audit.errors import AuditInputError
+    from audit.monitoring import prepare_monitor
+    est, X, lineage = train(DEMO_MODELS[0])
+    ref = registry.register(est, X, "credit-unsigned", lineage)
+    spec = {"name": "credit-unsigned", "model": ref.uri, "checks": ["performance"],
+            "dataset": {"path": str(ROOT / "data" / "german_credit.csv.gz"), "label": "good_credit",
+                        "positive_label": 1, "protected": ["sex"], "split_column": "split"}}
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(spec))
+    engine = monitored.engine
+    audit = engine.run(engine.prepare(tmp_path / "audit.yaml"))
+    window = WINDOWS / "credit-window-stable.csv.gz"
+    before = _store_digest(aiaudit_home)
+    with pytest.raises(AuditInputError, match="has no signed-off audit"):
+        prepare_monitor(engine, tmp_path / "audit.yaml", window)
+    with pytest.raises(AuditInputError, match=f"not {MODEL} version"):
+        prepare_monitor(engine, monitored.spec, window, audit.audit_id)
+    assert _store_digest(aiaudit_home) == before
+    result = engine.run(prepare_monitor(engine, tmp_path / "audit.yaml", window, audit.audit_id))
+    assert result.window.baseline_signed_off is False and result.window.baseline_audit_id == audit.audit_id
+
+
+def test_plain_audits_never_run_the_monitoring_check(credit_audit):
+    assert "monitoring" not in credit_audit.checks
+
+
+def test_false_alarms_are_controlled_and_planted_shifts_are_found():
+    """Independent draws with a known truth (benchmarks/monitoring_sim.py; the full study with 200 windows per
+    scenario is benchmarks/bench_monitoring.py): 20 windows from the baseline's distribution raise at most a few
+    alarms (expected 1 at alpha 0.05), and a covariate shift and a concept shift are found in nearly all."""
+    from benchmarks.monitoring_sim import Shift, Simulation, draw, fit_model
+    sim = Simulation(fit_model(), {"n_boot": 200})
+    def alarms(shift: Shift, metric: str | None, runs: int) -> int:
+        hits = 0
+        for r in range(runs):
+            rng = np.random.default_rng(500 + r)
+            found = [f for f in sim.run(draw(1000, rng), draw(1000, rng, shift), seed=r).findings
+                     if f.status.value != "pass" and (metric is None or f.metric == metric)]
+            hits += bool(found)
+        return hits
+    assert alarms(Shift(), None, 20) <= 3
+    assert alarms(Shift(covariate=0.3), "monitoring.feature_psi", 6) >= 5
+    assert alarms(Shift(concept=-0.8), "monitoring.realised_auc_change", 6) >= 5
