@@ -12,8 +12,9 @@ from app.state import Ctx, default_language, get_engine, show_flash
 
 warnings.filterwarnings("ignore")
 
-PAGES = ("inventory", "audit", "start", "users")
-PAGE_ACTION = {"inventory": "audit.view", "audit": "audit.view", "start": "audit.start", "users": "users.manage"}
+PAGES = ("inventory", "audit", "monitoring", "incidents", "start", "users")
+PAGE_ACTION = {"inventory": "audit.view", "audit": "audit.view", "monitoring": "audit.view", "incidents": "audit.view",
+               "start": "audit.start", "users": "users.manage"}
 
 
 def main() -> None:
@@ -41,12 +42,16 @@ def main() -> None:
             sign_out(ctx.user)
             st.rerun()
     show_flash()
-    from app import audit_view, views
+    from app import audit_view, incidents_view, monitoring_view, views
     page = st.session_state["page"]
     if page == "inventory":
         views.inventory_page(ctx)
     elif page == "audit":
         audit_view.audit_page(ctx)
+    elif page == "monitoring":
+        monitoring_view.monitoring_page(ctx)
+    elif page == "incidents":
+        incidents_view.incidents_page(ctx)
     elif page == "start":
         views.start_page(ctx)
     elif page == "users":

@@ -144,3 +144,40 @@ def history(engine: AuditEngine, model_name: str, version: str | None = None) ->
                     "estimated_auc": m.get("monitoring.estimated_auc"),
                     "realised_auc_change": m.get("monitoring.realised_auc_change")})
     return out
+
+
+# Headline metrics of a window, and where each sits when nothing has changed (the baseline's own value).
+TREND_METRICS = ("monitoring.domain_auc", "monitoring.prediction_psi", "monitoring.positive_rate_change",
+                 "monitoring.label_rate_change", "monitoring.realised_auc_change", "monitoring.estimated_auc")
+NO_CHANGE = {"monitoring.domain_auc": 0.5, "monitoring.prediction_psi": 0.0}
+
+
+def trend(engine: AuditEngine, model_name: str, version: str | None = None) -> list[dict[str, Any]]:
+    """One row per window and headline metric, oldest window first: value, interval, the policy's tolerance and
+    the baseline's value (what the metric reads when the window looks like the baseline)."""
+    rows = []
+    for h in history(engine, model_name, version):
+        for f in engine.load_result(h["audit_id"]).findings:
+            if f.metric not in TREND_METRICS or f.value is None:
+                continue
+            ref = (f.data or {}).get("baseline_realised") if f.metric == "monitoring.estimated_auc" else \
+                NO_CHANGE.get(f.metric, 0.0)
+            rows.append({"window": h["window"], "start": h["start"], "audit_id": h["audit_id"], "version": h["version"],
+                         "metric": f.metric, "title": f.title, "value": f.value,
+                         "ci_low": f.ci[0] if f.ci else None, "ci_high": f.ci[1] if f.ci else None,
+                         "threshold": f.threshold, "baseline": ref, "status": f.status.value})
+    return rows
+
+
+def open_breaches(engine: AuditEngine, model_name: str, version: str | None = None) -> list[dict[str, Any]]:
+    """Findings of the model's windows that still need a review decision, newest window first."""
+    from .review import current_dispositions, is_open
+    out = []
+    for h in reversed(history(engine, model_name, version)):
+        decided = current_dispositions(engine.records, h["audit_id"])
+        for f in engine.load_result(h["audit_id"]).findings:
+            if is_open(f) and f.id not in decided:
+                out.append({"window": h["window"], "audit_id": h["audit_id"], "finding_id": f.id, "title": f.title,
+                            "status": f.status.value, "severity": f.severity.value, "value": f.value,
+                            "threshold": f.threshold})
+    return out

@@ -104,6 +104,8 @@ ACTIONS: dict[str, Role] = {
     "audit.sign_off": Role.approver,
     "audit.revoke_sign_off": Role.approver,
     "model.promote": Role.approver,
+    "incident.record": Role.reviewer,
+    "incident.change_status": Role.approver,
     "users.manage": Role.admin,
 }
 
@@ -140,7 +142,7 @@ def require(user: User | None, action: str) -> User:
     return user
 
 
-def _authorize(records: Records, user: User | None, action: str) -> User:
+def authorize(records: Records, user: User | None, action: str) -> User:
     """Re-read the user from the store, so a removed or demoted account loses its rights at once."""
     require(user, action)
     current = UserStore(records).get(user.username)
@@ -153,7 +155,7 @@ def _authorize(records: Records, user: User | None, action: str) -> User:
 def manage_users(records: Records, user: User | None, op: str, username: str, role: str | None = None,
                  password: str | None = None, source: str = "local") -> None:
     """Admin-only: add, remove, set_role or unlock an account; an admin cannot lock themself out."""
-    admin = _authorize(records, user, "users.manage")
+    admin = authorize(records, user, "users.manage")
     store = UserStore(records)
     if op in ("remove", "set_role") and username == admin.username:
         raise ReviewError("you cannot remove or re-role your own account", source=username)
@@ -223,7 +225,7 @@ def record_disposition(engine: Any, user: User | None, audit_id: str, finding_id
     """Record a reviewer's decision on one finding (a later decision supersedes, never overwrites)."""
     records = engine.records
     ensure_schema(records)
-    user = _authorize(records, user, "disposition.record")
+    user = authorize(records, user, "disposition.record")
     d = _validate_disposition(kind, rationale, owner, due_date)
     result = engine.load_result(audit_id)
     f = _finding(result, finding_id)
@@ -333,7 +335,7 @@ def sign_off(engine: Any, user: User | None, audit_id: str, comment: str = "") -
     """Approve an audit: all high/critical open findings decided, files intact, record + MLflow tags."""
     records = engine.records
     ensure_schema(records)
-    user = _authorize(records, user, "audit.sign_off")
+    user = authorize(records, user, "audit.sign_off")
     row = _check_audit_file(engine, audit_id)
     latest = latest_audit(records, row["model_name"], row["model_version"], row["kind"])
     if latest and latest["audit_id"] != audit_id:
@@ -370,7 +372,7 @@ def revoke_signoff(engine: Any, user: User | None, audit_id: str, rationale: str
     """Withdraw a sign-off (recorded, never erased); the audit returns to its original status."""
     records = engine.records
     ensure_schema(records)
-    user = _authorize(records, user, "audit.revoke_sign_off")
+    user = authorize(records, user, "audit.revoke_sign_off")
     rationale = (rationale or "").strip()
     if len(rationale) < 10:
         raise ReviewError("a revocation needs a rationale of at least 10 characters")
@@ -389,7 +391,7 @@ def revoke_signoff(engine: Any, user: User | None, audit_id: str, rationale: str
 
 def resync_registry(engine: Any, user: User | None, audit_id: str) -> bool:
     """Approver action: rewrite the MLflow tags from the records (after the registry was unreachable)."""
-    _authorize(engine.records, user, "audit.sign_off")
+    authorize(engine.records, user, "audit.sign_off")
     return sync_registry_tags(engine, audit_id)
 
 
@@ -468,7 +470,7 @@ def promote(engine: Any, model_name: str, version: str, alias: str, *, user: Use
     records = engine.records
     ensure_schema(records)
     if user is not None:
-        user = _authorize(records, user, "model.promote")
+        user = authorize(records, user, "model.promote")
         actor = user.actor
     actor = actor or "cli"
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", alias):
@@ -615,7 +617,7 @@ def carry_forward(engine: Any, user: User | None, audit_id: str, previous_id: st
     """Copy the previous audit's dispositions to findings that are unchanged (same id, status, severity, value)."""
     records = engine.records
     ensure_schema(records)
-    user = _authorize(records, user, "disposition.record")
+    user = authorize(records, user, "disposition.record")
     cmp = compare(engine, audit_id, previous_id)
     if cmp.previous_id is None:
         return []
@@ -656,7 +658,7 @@ def start_audit(engine: Any, user: User | None, request: AuditRequest | dict[str
     import yaml
     from .spec import AuditSpec
     from .yamlio import parse_model
-    user = _authorize(engine.records, user, "audit.start")
+    user = authorize(engine.records, user, "audit.start")
     req = request if isinstance(request, AuditRequest) else parse_model(AuditRequest, request, "audit request")
     spec = parse_model(AuditSpec, req.model_dump(exclude_none=True), "audit request")
     job_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"

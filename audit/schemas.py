@@ -13,10 +13,13 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 
 
 def models() -> dict[str, type[BaseModel]]:
+    from .incidents import Incident, IncidentInput, IncidentUpdate
     from .policy import PolicyPack
     from .result import AuditResult
     from .spec import AuditSpec
-    found: dict[str, type[BaseModel]] = {"audit-spec": AuditSpec, "audit": AuditResult, "policy": PolicyPack}
+    found: dict[str, type[BaseModel]] = {"audit-spec": AuditSpec, "audit": AuditResult, "policy": PolicyPack,
+                                         "incident": IncidentInput, "incident-update": IncidentUpdate,
+                                         "incident-record": Incident}
     try:
         from risk.card import SystemCard
         found["system-card"] = SystemCard

@@ -89,7 +89,7 @@ def test_viewer_can_read_but_not_change_anything(app_case, review_engine):
     _, result, blocker = app_case
     at = sign_in("app-viewer")
     assert not at.exception
-    assert at.sidebar.radio(key="page").options == ["Inventory", "Audit"]  # no start-audit, no user admin
+    assert at.sidebar.radio(key="page").options == ["Inventory", "Audit", "Monitoring", "Incidents"]  # no start-audit, no user admin
     at = open_audit(at, result.audit_id)
     assert not at.exception
     assert "can read this audit but not change it" in texts(at)

@@ -227,3 +227,62 @@ def test_false_alarms_are_controlled_and_planted_shifts_are_found():
     assert alarms(Shift(), None, 20) <= 3
     assert alarms(Shift(covariate=0.3), "monitoring.feature_psi", 6) >= 5
     assert alarms(Shift(concept=-0.8), "monitoring.realised_auc_change", 6) >= 5
+
+
+def test_the_app_shows_the_trend_and_the_open_breaches(monitored, windows):
+    """The review app's monitoring page, driven through Streamlit's AppTest on the same store."""
+    from streamlit.testing.v1 import AppTest
+    from audit.monitoring import trend
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run()
+    at.text_input(key="signin_user").input("mona")
+    at.text_input(key="signin_password").input("correct horse battery")
+    at = at.button(key="signin_submit").click().run()
+    at = at.sidebar.radio(key="page").set_value("monitoring").run()
+    assert not at.exception
+    at = at.selectbox(key="mon_model").set_value(MODEL).run()
+    table, breaches = (d.value for d in at.dataframe)  # the windows, then the open breaches
+    assert list(table["window"]) == [1, 2] and list(table["status"]) == ["passed", "failed"]
+    rows = trend(monitored.engine, MODEL)
+    assert {r["window"] for r in rows} == {1, 2}
+    domain = {r["window"]: r for r in rows if r["metric"] == "monitoring.domain_auc"}
+    assert domain[2]["value"] > domain[2]["threshold"] > domain[1]["value"] and domain[1]["baseline"] == 0.5
+    charts = [e for e in _walk(at.main) if type(e).__name__ == "UnknownElement" and "vega" in e.type]
+    assert len(charts) == len({r["metric"] for r in rows})
+    shifted_open = {f["id"] for f in windows.shifted_json["findings"] if f["status"] in ("fail", "warn")}
+    assert set(breaches["finding"]) >= shifted_open and len(shifted_open) >= 5
+    assert at.button(key="mon_open").label == "Open audit"
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
+
+
+def test_the_monitoring_plan_fills_annex_iv_and_stands_alone(monitored, windows, tmp_path):
+    """The plan lists the thresholds the windows applied and every window, in both languages and all formats, with
+    the windows' monitor.json hashes in the manifest: editing one breaks verification."""
+    from audit.checks.monitoring import MonitoringConfig
+    from audit.documents import FORMATS, render_documents, verify_document
+    engine, aid = monitored.engine, monitored.audit.audit_id
+    paths = render_documents(engine, aid, ["pmm-plan", "annex-iv"], list(FORMATS), ["en", "ko"], tmp_path)
+    assert len(paths) == 16 and all(verify_document(p, engine).ok for p in paths)
+    window_ids = [windows.stable_json["audit_id"], windows.shifted_json["audit_id"]]
+    applied = windows.shifted_json["checks"]["monitoring"]["details"]["settings"]
+    assert set(applied) == set(MonitoringConfig.model_fields)
+    for name in (f"{aid}_pmm-plan_en.md", f"{aid}_annex-iv_en.md", f"{aid}_pmm-plan_ko.md"):
+        text = (tmp_path / name).read_text()
+        assert all(w in text for w in window_ids), name
+        assert "max\\_domain\\_auc" in text and f"| {applied['max_domain_auc']:.4f} |" in text
+    en = (tmp_path / f"{aid}_pmm-plan_en.md").read_text()
+    assert "As applied to the newest window" in en and "The newest window (#2) has" in en
+    assert "모니터링된 구간" in (tmp_path / f"{aid}_pmm-plan_ko.md").read_text()
+    shifted = engine.audit_dir(windows.shifted_json["audit_id"]) / "audit.json"
+    original = shifted.read_bytes()
+    try:
+        shifted.write_bytes(original.replace(b'"rows": 600', b'"rows": 601', 1))
+        report = verify_document(tmp_path / f"{aid}_pmm-plan_en.pdf", engine)
+        assert [i.name for i in report.mismatches] == ["monitoring windows"]
+        assert "monitor.json changed" in report.mismatches[0].detail
+    finally:
+        shifted.write_bytes(original)

@@ -214,8 +214,9 @@ def test_permission_matrix():
     from audit.users import Role, User
     allowed = {r: {a for a in ACTIONS if can(User("x", r), a)} for r in Role}
     assert allowed[Role.viewer] == {"audit.view", "document.export"}
-    assert allowed[Role.reviewer] == allowed[Role.viewer] | {"disposition.record", "audit.start"}
-    assert allowed[Role.approver] == allowed[Role.reviewer] | {"audit.sign_off", "audit.revoke_sign_off", "model.promote"}
+    assert allowed[Role.reviewer] == allowed[Role.viewer] | {"disposition.record", "audit.start", "incident.record"}
+    assert allowed[Role.approver] == allowed[Role.reviewer] | {"audit.sign_off", "audit.revoke_sign_off", "model.promote",
+                                                               "incident.change_status"}
     assert allowed[Role.admin] == set(ACTIONS)
     with pytest.raises(PermissionDenied, match="sign-in required"):
         require(None, "audit.view")

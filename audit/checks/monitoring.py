@@ -37,9 +37,9 @@ NEWCOMBE = "Newcombe hybrid score interval; Fisher's exact test"
 
 class MonitoringConfig(CheckConfig):
     alpha: float = Field(0.05, gt=0, lt=0.5, description="Family-wise error rate over every test of one window (Holm).")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Coverage of every interval reported for a window.")
     bins: int = Field(10, ge=2, le=50, description="Baseline quantile bins of a numeric input for PSI.")
-    n_boot: int = Field(500, ge=100, le=10_000)
+    n_boot: int = Field(500, ge=100, le=10_000, description="Bootstrap replicates of the PSI and AUC-change intervals.")
     n_sim: int = Field(1000, ge=200, le=20_000, description="Label sets drawn from the scores for estimated performance.")
     max_psi: float = Field(0.2, gt=0, description="PSI from which a significant shift of one input is a breach.")
     max_domain_auc: float = Field(0.6, gt=0.5, le=1, description="Baseline-vs-window classifier AUC from which the "
@@ -47,11 +47,13 @@ class MonitoringConfig(CheckConfig):
     max_rate_change: float = Field(0.1, gt=0, le=1, description="Change of a rate (positive predictions, labels, a "
                                                                 "group's selection rate or TPR) that is a breach.")
     max_share_change: float = Field(0.1, gt=0, le=1, description="Change of a protected group's share that is a breach.")
-    max_auc_drop: float = Field(0.05, gt=0, le=1)
-    max_accuracy_drop: float = Field(0.05, gt=0, le=1)
+    max_auc_drop: float = Field(0.05, gt=0, le=1, description="Drop of the AUC (realised or estimated) below the "
+                                                               "baseline's that is a breach.")
+    max_accuracy_drop: float = Field(0.05, gt=0, le=1, description="Drop of the accuracy below the baseline's that is "
+                                                                    "a breach.")
     max_rows: int = Field(50_000, ge=1_000, description="Rows per side given to the domain classifier and simulation.")
     min_group_rows: int = Field(30, ge=5, description="Smallest group (in both samples) whose rates are compared.")
-    severity: Severity = Severity.high
+    severity: Severity = Field(Severity.high, description="Severity of a breach (gates at or above the pack's fail_on).")
 
 
 @dataclass
@@ -334,7 +336,13 @@ def run(ctx: AuditContext, cfg: MonitoringConfig) -> CheckResult:
     return CheckResult(findings=findings, metrics=metrics, details={
         "baseline_audit": baseline.audit_id, "baseline_signed_off": baseline.signed_off, "baseline_rows": len(base),
         "window_rows": len(win), "family_size": len(tests), "breaches": breaches, "drifted_inputs": drifted,
-        "drift": drift_rows})
+        "drift": drift_rows, "settings": cfg.model_dump(mode="json")})
+
+
+def describe_settings(settings: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(setting, value, what it means) for each monitoring setting: the post-market monitoring plan's thresholds."""
+    fields = MonitoringConfig.model_fields
+    return [(k, v, fields[k].description or "") for k, v in settings.items() if k in fields]
 
 
 CHECK = Check(name=NAME, run=run, config=MonitoringConfig, references=tuple(REFERENCES),

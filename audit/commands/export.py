@@ -11,7 +11,7 @@ import typer
 from ..errors import AuditInputError
 
 DOC_HELP = "Document: annex-iv (EU AI Act Annex IV technical documentation), fria (Art. 27 fundamental-rights " \
-           "impact assessment), model-card, or all."
+           "impact assessment), model-card, pmm-plan (Art. 72 post-market monitoring plan), or all."
 
 
 def _choices(value: str, allowed: tuple[str, ...], option: str) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import AuditInputError
 from ..records import now_iso
-from . import annex_iv, fria, model_card
+from . import annex_iv, fria, model_card, pmm_plan
 from . import manifest as M
 from .model import Document
 from .renderers import render
@@ -18,7 +18,7 @@ from .sources import SignOff, Sources, gather
 from .text import LANGS, Text
 from .verify import VerifyReport, verify_document
 
-DOCS = {"annex-iv": annex_iv.build, "fria": fria.build, "model-card": model_card.build}
+DOCS = {"annex-iv": annex_iv.build, "fria": fria.build, "model-card": model_card.build, "pmm-plan": pmm_plan.build}
 FORMATS = ("pdf", "docx", "html", "md")
 EXTENSIONS = {"pdf": "pdf", "docx": "docx", "html": "html", "md": "md"}
 

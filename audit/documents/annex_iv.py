@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from . import blocks as B
+from . import pmm_plan
 from . import views
 from .charts import performance_chart
 from .model import Bullets, Document, Figure, KeyValues, Note, Paragraph, Section, Table
@@ -247,17 +248,7 @@ def build(src: Sources, t: Text, manifest: dict, generated_at: str) -> Document:
 
     # 9 Post-market monitoring ------------------------------------------------------------------------
     s9 = Section("annex-iv-9", t(C, "p9_title"), status="partial")
-    s9.add(Paragraph(t(C, "pmm_intro")))
-    monitored = [f for f in r.findings if f.threshold is not None and f.metric]
-    if monitored:
-        s9.add(Table([t.l("metric"), t.l("group"), t.l("current_value"), t.l("ci95"), t.l("threshold"), t.l("trigger")],
-                     [[t.metric(f.metric), f.group or "", t.num(f.value), t.ci(f.ci), t.num(f.threshold),
-                       t(C, "pmm_trigger", higher=f.data.get("higher_is_better", True), threshold=t.num(f.threshold))]
-                      for f in B.sort_findings(monitored)],
-                     caption=t.l("pmm_table"), numeric=[False, False, True, True, True, False]))
-    s9.add(Bullets([t(C, "pmm_step_reaudit", spec=PurePosixPath(r.spec.get("path", "audit.yaml")).name),
-                    t(C, "pmm_step_drift"), t(C, "pmm_step_incidents"), t(C, "pmm_step_logs")]))
-    s9.add(items.add("9", t(C, "need_pmm")))
+    s9.add(*pmm_plan.annex_iv_blocks(src, t, items))
     sections.append(s9)
 
     # annexes ---------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ def build(src: Sources, doc: str, fmt: str, lang: str, generated_at: str) -> dic
         "regulation": _regulation(r.risk),
         "versions": {"aiaudit": r.aiaudit_version, **{k: v for k, v in r.environment.items() if k != "aiaudit"}},
         "signoff": src.signoff.as_dict() if src.signoff else None,
+        **({"monitoring_windows": [{"id": m["audit_id"], "audit_json_sha256": m["sha256"]} for m in src.monitors]}
+           if src.monitors else {}),
     }
 
 

@@ -83,6 +83,19 @@ class Document:
     manifest: dict[str, Any]
     labels: dict[str, str]  # renderer chrome: "contents", "page", "manifest" ...
 
+    @property
+    def subject_id(self) -> str:
+        """The audit (or incident) the document is about."""
+        return (self.manifest.get("audit") or self.manifest["incident"])["id"]
+
+    @property
+    def digest(self) -> tuple[str, str]:
+        """What pins the document's source: audit.json's SHA-256, or the incident's newest ledger entry."""
+        if "audit" in self.manifest:
+            return "audit.json SHA-256", self.manifest["audit"]["audit_json_sha256"]
+        head = self.manifest["incident"]["events"][-1]
+        return f"ledger #{head['seq']}", head["entry_hash"]
+
     def tables(self) -> list[tuple[Section, Table]]:
         """Every table with the (sub)section it sits in, in reading order."""
         out: list[tuple[Section, Table]] = []

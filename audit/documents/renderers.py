@@ -142,7 +142,7 @@ def docx(doc: Document) -> bytes:
     accent = RGBColor(0x0B, 0x4F, 0x8A)
 
     header = sec.header.paragraphs[0]
-    header.text = _xml_safe(f"{doc.title} · {doc.manifest['audit']['id']}")
+    header.text = _xml_safe(f"{doc.title} · {doc.subject_id}")
     header.runs[0].font.size = Pt(7.5)
     footer = sec.footer.paragraphs[0]
     footer.alignment = WD_ALIGN_PARAGRAPH.RIGHT
@@ -232,8 +232,8 @@ def docx(doc: Document) -> bytes:
     props.title = _xml_safe(f"{doc.title} · {doc.subtitle}")[:250]
     props.subject = doc.kind
     props.author = "aiaudit"
-    props.keywords = f"{doc.kind}, {doc.manifest['audit']['id']}"
-    props.identifier = doc.manifest["audit"]["id"]
+    props.keywords = f"{doc.kind}, {doc.subject_id}"
+    props.identifier = doc.subject_id
     props.language = doc.lang
     props.comments = f"aiaudit evidence manifest SHA-256 {M.digest(doc.manifest)}"
     _add_custom_property(d, M.MANIFEST_ID, M.canonical(doc.manifest))

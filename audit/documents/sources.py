@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import IntegrityError
+from ..errors import AuditInputError, IntegrityError
 from ..figures import draw as draw_figure
 from ..figures import is_figure
 from ..model_io import sha256_file
@@ -82,6 +82,9 @@ class Sources:
     registry: RegistryInfo | None = None
     registry_error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    monitors: list[dict[str, Any]] = field(default_factory=list)  # the model version's monitoring windows, oldest first
+    monitoring_settings: dict[str, Any] | None = None  # the post-market monitoring plan's thresholds
+    monitoring_settings_from: str | None = None  # "window" (as last applied) or "policy" (none run yet)
     signoff: SignOff | None = None
     drawn: dict[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -197,7 +200,41 @@ def gather(engine: Any, audit_id: str, signoff: SignOff | dict | None = None, us
             src.registry_error = f"{type(e).__name__}: {str(e)[:200]}"
     src.history = [r for r in engine.records.list_audits(result.model.name, limit=50, kind=result.kind) if r["audit_id"] != audit_id]
     src.signoff = SignOff.coerce(signoff) if signoff is not None else current_signoff(engine.records, audit_id)
+    if result.kind == "audit":
+        _monitoring_plan(engine, src)
     return src
+
+
+MAX_WINDOWS = 24  # newest windows listed in a monitoring plan
+
+
+def _monitoring_plan(engine: Any, src: Sources) -> None:
+    """The windows already monitored for the audited version, and the thresholds they apply: those of the newest
+    window, or, before the first one, the monitoring settings of the audit's policy pack."""
+    from ..checks.monitoring import NAME, MonitoringConfig
+    from ..policy import load_policy
+    r = src.result
+    rows = [a for a in engine.records.list_audits(r.model.name, limit=10_000, kind="monitor")
+            if a["model_version"] == r.model.version][:MAX_WINDOWS]
+    for row in reversed(rows):
+        w = engine.load_result(row["audit_id"])
+        details = (w.checks.get(NAME).details if NAME in w.checks else {}) or {}
+        src.monitors.append({"audit_id": w.audit_id, "window": w.window.window_index, "start": w.window.start,
+                             "end": w.window.end, "rows": w.dataset.rows, "status": w.status,
+                             "breaches": details.get("breaches"), "drifted_inputs": details.get("drifted_inputs", []),
+                             "baseline": w.window.baseline_audit_id, "baseline_signed_off": w.window.baseline_signed_off,
+                             "sha256": row["audit_sha256"], "settings": details.get("settings")})
+    latest = next((m["settings"] for m in reversed(src.monitors) if m["settings"]), None)
+    if latest is not None:
+        src.monitoring_settings, src.monitoring_settings_from = latest, "window"
+        return
+    spec = r.spec
+    try:
+        policy = load_policy(spec.get("policy", "eu-ai-act-default"), Path(spec["path"]).parent if spec.get("path") else None)
+        cfg = MonitoringConfig.model_validate(policy.check_settings(NAME, spec.get("domain")))
+    except (AuditInputError, ValueError, OSError):  # the pack moved or changed: the plan says to set them
+        return
+    src.monitoring_settings, src.monitoring_settings_from = cfg.model_dump(mode="json"), "policy"
 
 
 def _recorded_card_hash(result: AuditResult) -> str | None:

@@ -17,7 +17,7 @@ from risk.catalogue import check_catalogue
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGS = ("en", "ko")
-CATALOGS = ("common", "checks", "annex_iv", "fria", "model_card")
+CATALOGS = ("common", "checks", "annex_iv", "fria", "model_card", "pmm_plan")
 
 
 @lru_cache(maxsize=1)

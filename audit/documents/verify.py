@@ -68,9 +68,13 @@ def verify_document(path: Path, engine: Any | None = None) -> VerifyReport:
     except json.JSONDecodeError as e:
         report.add("manifest", False, f"embedded manifest is not valid JSON: {e}")
         return report
+    records = engine.records
+    if "incident" in man:
+        from .incident_report import verify as verify_incident_report
+        verify_incident_report(report, man, records, sha256_file(path))
+        return report
     audit = man.get("audit") or {}
     audit_id = report.audit_id = audit.get("id")
-    records = engine.records
 
     # the document itself, against the ledger's export records
     doc_sha = sha256_file(path)
@@ -124,6 +128,18 @@ def verify_document(path: Path, engine: Any | None = None) -> VerifyReport:
             bad.append(f"{rel}: audit.json records another hash")
     bad += [f"{rel}: not in the document's manifest" for rel in sorted((set(ev_audit) | on_disk) - set(ev_doc))]
     report.add("evidence", not bad, f"{len(ev_doc)} artifact(s) match" if not bad else "; ".join(bad[:20]))
+
+    windows = man.get("monitoring_windows") or []
+    if windows:
+        bad = []
+        for w in windows:
+            wrow = records.get_audit(w.get("id") or "")
+            wfile = Path(wrow["path"]) / "audit.json" if wrow else None
+            if wrow is None or not wfile.is_file():
+                bad.append(f"{w.get('id')}: not in this store")
+            elif not (sha256_file(wfile) == w.get("audit_json_sha256") == wrow["audit_sha256"]):
+                bad.append(f"{w.get('id')}: monitor.json changed")
+        report.add("monitoring windows", not bad, f"{len(windows)} window(s) match" if not bad else "; ".join(bad[:20]))
 
     # model, dataset, policy, card, versions
     model = man.get("model") or {}
