@@ -206,6 +206,13 @@ def _check_fields(engine: Any, fields: _Fields, policy: IncidentPolicy, today: d
             raise AuditInputError(f"findings: audit {audit_id} has no finding {finding_id!r}", source=what)
 
 
+def existing_records(engine: Any, incident_id: str) -> Records:
+    """The store's records, without creating a store that does not exist (then there is no such incident)."""
+    if not engine.settings.records_db.is_file():
+        raise AuditInputError("no such incident (the store has no records)", source=incident_id)
+    return engine.records
+
+
 def _who(engine: Any, user: Any, action: str, actor: str | None, role: str) -> tuple[str, str]:
     """A signed-in app user acts under their own name and role (checked against the store); the CLI as operator."""
     if user is None:
@@ -250,7 +257,7 @@ def update_incident(engine: Any, incident_id: str, data: IncidentUpdate | dict[s
     policy = policy or load_policy()
     today = today or _today()
     update = _parse(IncidentUpdate, data, what)
-    current = get_incident(engine.records, incident_id, policy, today)
+    current = get_incident(existing_records(engine, incident_id), incident_id, policy, today)
     changes = {k: v for k, v in update.model_dump(mode="json", exclude_unset=True).items() if k != "reason"}
     if not changes:
         raise AuditInputError("no field to change", source=what)
@@ -272,7 +279,7 @@ def change_status(engine: Any, incident_id: str, status: str, note: str, on: dt.
     policy = policy or load_policy()
     today = today or _today()
     change = _parse(StatusChange, {"status": status, "note": note or "", "on": on or today}, "status change")
-    current = get_incident(engine.records, incident_id, policy, today)
+    current = get_incident(existing_records(engine, incident_id), incident_id, policy, today)
     try:
         policy.check_transition(current.status, change.status)
     except IncidentError as e:

@@ -17,6 +17,9 @@ Parts
                 baseline's distribution, power against planted covariate, label, concept and fairness
                 shifts, coverage of the label-free AUC estimate (200 windows per scenario, --quick: 50);
                 the full table goes to benchmarks/results/monitoring.json.
+- monitoring_peers  benchmarks.bench_monitoring_peers: the monitoring check's drift statistics on a 1M-row,
+                20-feature window vs Evidently's data-drift preset with the same tests, and its label-free AUC
+                estimate vs NannyML's CBPE (own venv benchmarks/.venvs/monitoring); --quick: 200k rows.
 - explanations  benchmarks.bench_explanations: SHAP vs XGBoost pred_contribs; LIME 20 x 5.
 - robustness    benchmarks.bench_robustness: slices + robustness vs a Giskard 2.x scan (own venv).
 - rai           Microsoft Responsible AI Toolbox (responsibleai 0.36, own venv under
@@ -66,12 +69,16 @@ TARGETS = {  # metric -> (comparison, bound, statement)
     "calibration_max_false_alarm": ("<=", 0.05, "on fair data, any fairness warn/fail in at most 5% of redraws"),
     "monitoring_null_alarm_rate": ("<=", 0.05, "windows from the baseline's distribution raise any alarm in at most 5%"),
     "monitoring_min_power": (">=", 0.9, "every planted shift is detected by its finding in at least 90% of windows"),
+    "drift_speedup_vs_evidently": (">=", 5.0, "1M-row, 20-feature drift report at least 5x faster than Evidently's "
+                                              "data-drift preset with the same tests"),
+    "cbpe_speedup_vs_nannyml": (">=", 3.0, "label-free AUC estimate on 1M rows at least 3x faster than NannyML's CBPE"),
+    "cbpe_difference_vs_nannyml": ("<=", 0.005, "the two label-free AUC estimates within 0.005"),
     "shap_time_ratio_vs_pred_contribs": ("<=", 1.3, "SHAP within 1.3x of XGBoost pred_contribs"),
     "scaling_10m_peak_mb": ("<=", 2048.0, "10M-row audit within 2 GB peak resident memory"),
 }
-TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
+TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "monitoring_peers": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
             "full_audit": 2400, "scale": 5400, "sae": 5400, "setup": 900}
-ORDER = ["setup", "fairness", "calibration", "monitoring", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
+ORDER = ["setup", "fairness", "calibration", "monitoring", "monitoring_peers", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -150,6 +157,12 @@ def part_calibration(opts: argparse.Namespace) -> dict[str, Any]:
 def part_monitoring(opts: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.bench_monitoring import SCENARIOS, study, write
     return write(study(50 if opts.quick else 200, list(SCENARIOS)), 50 if opts.quick else 200, quick=opts.quick)
+
+
+def part_monitoring_peers(opts: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.bench_monitoring_peers import main
+    quick = ["--rows", "200000", "--repeats", "1", "--out", str(RESULTS / "monitoring_peers-quick.json")]
+    return main(quick if opts.quick else [])
 
 
 def part_explanations(opts: argparse.Namespace) -> dict[str, Any]:
@@ -564,7 +577,7 @@ def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
 
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "setup": part_setup, "fairness": part_fairness, "calibration": part_calibration,
-    "monitoring": part_monitoring, "explanations": part_explanations,
+    "monitoring": part_monitoring, "monitoring_peers": part_monitoring_peers, "explanations": part_explanations,
     "robustness": part_robustness, "rai": part_rai,
     "full_audit": part_full_audit, "scale": part_scale, "sae": part_sae}
 
@@ -682,6 +695,10 @@ def summarise(parts: dict[str, dict[str, Any]], opts: argparse.Namespace, starte
     put("monitoring_null_alarm_rate", scen["null"]["any_alarm"]["rate"] if "null" in scen else None, why("monitoring"))
     powers = [v["power"]["rate"] for v in scen.values() if "power" in v]
     put("monitoring_min_power", min(powers) if powers else None, why("monitoring"))
+    peers = data("monitoring_peers") or {}
+    put("drift_speedup_vs_evidently", (peers.get("drift") or {}).get("speedup"), why("monitoring_peers"))
+    put("cbpe_speedup_vs_nannyml", (peers.get("cbpe") or {}).get("speedup"), why("monitoring_peers"))
+    put("cbpe_difference_vs_nannyml", (peers.get("cbpe") or {}).get("difference"), why("monitoring_peers"))
     expl = data("explanations")
     put("shap_time_ratio_vs_pred_contribs",
         round(expl["shap_time_ratio_vs_pred_contribs"], 3) if expl and expl.get("shap_time_ratio_vs_pred_contribs") else None,

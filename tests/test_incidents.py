@@ -239,3 +239,67 @@ def test_the_incident_policy_validates_against_its_published_schema():
     published = policy_path().parent.parent / "schema" / "incidents.schema.json"
     assert published.read_text() == render("incidents"), "stale: run python -m risk.schemas"
     jsonschema.validate(yaml.safe_load(policy_path().read_text(encoding="utf-8")), json.loads(published.read_text()))
+
+
+def _signed_in(username: str, password: str):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run()
+    at.text_input(key="signin_user").input(username)
+    at.text_input(key="signin_password").input(password)
+    at = at.button(key="signin_submit").click().run()
+    return at.sidebar.radio(key="page").set_value("incidents").run()
+
+
+def test_reviewers_record_incidents_in_the_app_and_only_approvers_move_them_on(engine, credit_audit):
+    from audit.incidents import list_incidents
+    from audit.users import UserStore
+    users = UserStore(engine.records)
+    users.get("ivan") or users.add("ivan", "reviewer", "reviewer password 1", actor="test")
+    users.get("ada") or users.add("ada", "approver", "approver password 1", actor="test")
+    at = _signed_in("ivan", "reviewer password 1")
+    assert not at.exception
+    at.text_input(key="inc_f_title").input("Chatbot told a user to stop their medication")
+    at.text_area(key="inc_f_description").input("A deployer forwarded a transcript in which the assistant advised "
+                                                "a user to stop prescribed medication.")
+    at.date_input(key="inc_f_aware").set_value(dt.date.today() - dt.timedelta(days=3))
+    at.multiselect(key="inc_f_categories").set_value(["health"])
+    at.text_input(key="inc_f_states").input("fr, be")
+    at.multiselect(key="inc_f_audits").set_value([credit_audit.audit_id])
+    at = at.button(key="inc_f_submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    recorded = next(i for i in list_incidents(engine.records) if i.title.startswith("Chatbot told"))
+    assert recorded.recorded_by == "app:ivan" and recorded.history[0].role == "reviewer"
+    assert recorded.member_states == ["BE", "FR"] and recorded.days_left == 12
+    register = next(d.value for d in at.dataframe if "days left" in d.value.columns)
+    assert recorded.id in set(register["incident"]) and "12 days left" in set(register["days left"])
+    assert f"inc_s_submit_{recorded.id}" not in {b.key for b in at.button}  # a reviewer cannot change the status
+    assert any("Only an approver" in c.value for c in at.caption)
+
+    at = _signed_in("ada", "approver password 1")
+    at = at.selectbox(key="inc_pick").set_value(recorded.id).run()
+    at.selectbox(key=f"inc_s_new_{recorded.id}").set_value("reported")
+    at.text_area(key=f"inc_s_note_{recorded.id}").input("initial report sent to the CNIL and the Belgian authority")
+    at = at.button(key=f"inc_s_submit_{recorded.id}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    entry = engine.records.entries(recorded.id)[-1]
+    assert (entry.event, entry.actor, entry.payload["role"], entry.payload["status"]) == (
+        "incident.status_changed", "app:ada", "approver", "reported")
+    at = at.button(key=f"inc_go_{recorded.id}").click().run()
+    assert not at.exception
+    assert at.get("download_button")[0].proto.label.endswith("_incident-report_en.pdf")
+
+
+def test_the_documented_deadlines_are_the_policy_s():
+    from risk.incidents import deadline_table, load_policy
+    assert deadline_table(load_policy()) in (ROOT / "docs" / "incidents.md").read_text(encoding="utf-8")
+
+
+def test_commands_on_an_empty_store_create_nothing(tmp_path):
+    home = tmp_path / "fresh-home"
+    env = {"AIAUDIT_HOME": str(home)}
+    assert run_cli("incident", "list", env=env).stdout.strip() == "no incidents recorded"
+    for args in (["show", "INC-20261207-00000000"], ["status", "INC-20261207-00000000", "reported", "--note", "sent it to the authority"],
+                 ["export", "INC-20261207-00000000", "--out", str(tmp_path / "out")]):
+        proc = run_cli("incident", *args, env=env)
+        assert proc.returncode == 2 and "no such incident" in proc.stderr, (args, proc.stderr)
+    assert not home.exists() and not (tmp_path / "out").exists()

@@ -286,3 +286,24 @@ def test_the_monitoring_plan_fills_annex_iv_and_stands_alone(monitored, windows,
         assert "monitor.json changed" in report.mismatches[0].detail
     finally:
         shifted.write_bytes(original)
+
+
+def test_the_label_free_estimate_and_its_draws_equal_the_reference_computations():
+    """realised_draws' one-pass matrix product gives, per drawn label set, scikit-learn's AUC and accuracy; the
+    per-feature drift test is scipy's KS; the expected AUC is the mean realised AUC under calibration."""
+    from scipy.stats import ks_2samp
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    from audit.metrics.drift import feature_drift
+    from audit.metrics.estimation import expected_auc, realised_draws
+    rng = np.random.default_rng(3)
+    p = 1 / (1 + np.exp(-rng.normal(-0.4, 1.6, 4000)))
+    aucs, accs = realised_draws(p, np.random.default_rng(7), 3)
+    draws = np.random.default_rng(7).random((3, len(p)), dtype=np.float32) < p.astype(np.float32)
+    for y, auc, acc in zip(draws, aucs, accs):
+        assert auc == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert acc == pytest.approx(accuracy_score(y, p >= 0.5), abs=1e-12)
+    many, _ = realised_draws(p, np.random.default_rng(8), 2000)
+    assert expected_auc(p) == pytest.approx(many.mean(), abs=0.002)
+    base, win = pd.Series(rng.normal(0, 1, 3000)), pd.Series(rng.normal(0.2, 1, 2000))
+    d = feature_drift(base, win, True, np.random.default_rng(0))
+    assert d.p == pytest.approx(min(1.0, 2 * ks_2samp(base, win).pvalue))

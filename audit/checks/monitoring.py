@@ -20,7 +20,7 @@ from pydantic import Field
 
 from ..findings import Finding, Severity, Status
 from ..metrics.data_quality import share
-from ..metrics.drift import binned, homogeneity_p, js_distance, ks_p, psi, psi_interval, two_rate_p
+from ..metrics.drift import binned, feature_drift, homogeneity_p, ks_p, psi, psi_interval, two_rate_p
 from ..metrics.estimation import expected_accuracy, expected_auc, realised_draws
 from ..metrics.inference import RateDifferences, adjust, z_for
 from ..metrics.intervals import PERCENTILE, bootstrap_interval
@@ -80,17 +80,9 @@ def _feature_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame,
                    rng: np.random.Generator) -> tuple[list[_Test], list[dict[str, Any]]]:
     tests, rows = [], []
     for f in ctx.model.meta.features:
-        numeric = f.kind == "numeric"
-        counts = binned(base[f.name], win[f.name], numeric, cfg.bins)
-        value = float(psi(counts.baseline, counts.window)[0])
-        if numeric:
-            stat, p = ks_p(base[f.name], win[f.name])
-            missing_p = two_rate_p(int(base[f.name].isna().sum()), len(base), int(win[f.name].isna().sum()), len(win))
-            p, test = min(1.0, 2 * min(p, missing_p)), "two-sample Kolmogorov-Smirnov, and Fisher's test of the missing share (Bonferroni)"
-        else:
-            p, test = homogeneity_p(counts.baseline, counts.window), "chi-square test of homogeneity"
-        ci = psi_interval(counts, rng, cfg.n_boot, cfg.confidence, p)
-        js = js_distance(counts.baseline, counts.window)
+        d = feature_drift(base[f.name], win[f.name], f.kind == "numeric", rng, bins=cfg.bins, n_boot=cfg.n_boot,
+                          confidence=cfg.confidence)
+        counts, value, ci, js, p, test = d.counts, d.psi, d.ci, d.js, d.p, d.test
         rows.append({"feature": f.name, "psi": value, "psi_ci_low": ci[0], "psi_ci_high": ci[1], "js_distance": js,
                      "p_value": p, "test": test})
         tests.append(_Test(
@@ -337,12 +329,6 @@ def run(ctx: AuditContext, cfg: MonitoringConfig) -> CheckResult:
         "baseline_audit": baseline.audit_id, "baseline_signed_off": baseline.signed_off, "baseline_rows": len(base),
         "window_rows": len(win), "family_size": len(tests), "breaches": breaches, "drifted_inputs": drifted,
         "drift": drift_rows, "settings": cfg.model_dump(mode="json")})
-
-
-def describe_settings(settings: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """(setting, value, what it means) for each monitoring setting: the post-market monitoring plan's thresholds."""
-    fields = MonitoringConfig.model_fields
-    return [(k, v, fields[k].description or "") for k, v in settings.items() if k in fields]
 
 
 CHECK = Check(name=NAME, run=run, config=MonitoringConfig, references=tuple(REFERENCES),

@@ -73,7 +73,8 @@ def verify(file: Path = typer.Argument(..., help="A PDF, DOCX, HTML or Markdown 
         for item in report.items:
             typer.echo(f"{mark[item.ok]} {item.name:<16} {item.detail}")
         if report.ok:
-            typer.echo(f"verified: {file} matches audit {report.audit_id}")
+            what = "incident" if str(report.audit_id).startswith("INC-") else "audit"
+            typer.echo(f"verified: {file} matches {what} {report.audit_id}")
         else:
             typer.echo(f"NOT VERIFIED: {len(report.mismatches)} mismatch(es) in {file}", err=True)
     if not report.ok:

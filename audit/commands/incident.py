@@ -86,7 +86,8 @@ def list_(json_output: bool = typer.Option(False, "--json"),
                                                help="Exit 1 when an incident is past its deadline unreported.")) -> None:
     """Every incident, the most urgent first, with its deadline and days left."""
     from ..incidents import list_incidents
-    incidents = list_incidents(_engine().records, as_of=_date(as_of, "--as-of"))
+    engine, day = _engine(), _date(as_of, "--as-of")
+    incidents = list_incidents(engine.records, as_of=day) if engine.settings.records_db.is_file() else []
     if json_output:
         sys.stdout.write(json.dumps([i.model_dump(mode="json") for i in incidents], indent=2) + "\n")
     else:
@@ -101,9 +102,9 @@ def show(incident_id: str = typer.Argument(..., help="Incident id (INC-...)."),
          as_of: Optional[str] = typer.Option(None, "--as-of", help="Count days left as of this day (YYYY-MM-DD).")) -> None:
     """One incident: its fields, deadline, history (with ledger entries) and the reminders of Art. 73."""
     from risk.incidents import load_policy
-    from ..incidents import get_incident
+    from ..incidents import existing_records, get_incident
     policy = load_policy()
-    i = get_incident(_engine().records, incident_id, policy, _date(as_of, "--as-of"))
+    i = get_incident(existing_records(_engine(), incident_id), incident_id, policy, _date(as_of, "--as-of"))
     if json_output:
         _print(i, True)
         return

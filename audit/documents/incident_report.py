@@ -11,7 +11,7 @@ from typing import Any
 from risk.incidents import IncidentPolicy, load_policy
 
 from ..errors import AuditInputError
-from ..incidents import Incident, deadline_state, get_incident
+from ..incidents import Incident, deadline_state, existing_records, get_incident
 from ..records import now_iso
 from ..versions import installed_versions
 from . import manifest as M
@@ -171,14 +171,14 @@ def export(engine: Any, incident_id: str, fmt: str, lang: str, out: Path, *, as_
     if lang not in LANGS:
         raise AuditInputError(f"unknown language '{lang}' (choose from {', '.join(LANGS)})", source="--lang")
     policy = load_policy()
-    incident = get_incident(engine.records, incident_id, policy, as_of)
+    incident = get_incident(existing_records(engine, incident_id), incident_id, policy, as_of)
+    out = Path(out)
+    if out.is_dir() or not out.suffix:  # a directory, existing or not
+        out = out / f"{incident_id}_{KIND}_{lang}.{EXTENSIONS[fmt]}"
+    elif out.suffix.lstrip(".").lower() != EXTENSIONS[fmt]:
+        raise AuditInputError(f"the file name ends in {out.suffix} but the format is {fmt}", source=str(out))
     document = build(engine, incident, policy, fmt, lang)
     data = render(document, fmt)
-    out = Path(out)
-    if out.is_dir():
-        out = out / f"{incident_id}_{KIND}_{lang}.{EXTENSIONS[fmt]}"
-    elif out.suffix.lstrip(".").lower() not in ("", EXTENSIONS[fmt]):
-        raise AuditInputError(f"the file name ends in {out.suffix} but the format is {fmt}", source=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)

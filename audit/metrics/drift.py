@@ -96,3 +96,33 @@ def psi_interval(c: BinnedCounts, rng: np.random.Generator, n_boot: int, confide
 def two_rate_p(x1: int, n1: int, x2: int, n2: int) -> float:
     """Fisher's exact test of two binomial rates."""
     return independence_p(np.array([[n1 - x1, x1], [n2 - x2, x2]]))
+
+
+NUMERIC_TEST = "two-sample Kolmogorov-Smirnov, and Fisher's test of the missing share (Bonferroni)"
+CATEGORICAL_TEST = "chi-square test of homogeneity"
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    counts: BinnedCounts
+    psi: float
+    ci: tuple[float, float]
+    js: float
+    p: float
+    test: str
+
+
+def feature_drift(base: pd.Series, window: pd.Series, numeric: bool, rng: np.random.Generator, *, bins: int = 10,
+                  n_boot: int = 500, confidence: float = 0.95) -> FeatureDrift:
+    """One feature's shift: PSI with its interval and Jensen-Shannon distance on the baseline's bins, and the test
+    (KS with the missing share for numeric values, chi-square of homogeneity for categories)."""
+    counts = binned(base, window, numeric, bins)
+    if numeric:
+        _, p = ks_p(base, window)
+        missing_p = two_rate_p(int(base.isna().sum()), len(base), int(window.isna().sum()), len(window))
+        p, test = min(1.0, 2 * min(p, missing_p)), NUMERIC_TEST
+    else:
+        p, test = homogeneity_p(counts.baseline, counts.window), CATEGORICAL_TEST
+    return FeatureDrift(counts, float(psi(counts.baseline, counts.window)[0]),
+                        psi_interval(counts, rng, n_boot, confidence, p), js_distance(counts.baseline, counts.window),
+                        p, test)
