@@ -49,6 +49,7 @@ class PreparedAudit:
     streaming: bool = False
     baseline: Any = None  # audit.monitoring.Baseline for a monitoring window
     window: WindowInfo | None = None
+    population: Any = None  # already summarised data (a streamed monitoring window, audit.scale.window)
 
 
 def _gate(findings: list[Finding], fail_on: Severity, needs_review: bool) -> tuple[str, int]:
@@ -195,7 +196,7 @@ class AuditEngine:
         return result
 
     def _execute(self, p: PreparedAudit, audit_id: str, created: datetime, partial: Path) -> AuditResult:
-        population = self._stream(p) if p.streaming else None
+        population = p.population or (self._stream(p) if p.streaming else None)
         data = p.data if population is None else AuditData(population.sample_frame(), p.data.label, p.data.protected)
         domains = getattr(p.classification, "domains", None) or [None]
         ctx = AuditContext(spec=p.spec, policy=p.policy, model=p.model, data=data, evidence_dir=partial / "evidence",

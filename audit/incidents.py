@@ -222,11 +222,20 @@ def _who(engine: Any, user: Any, action: str, actor: str | None, role: str) -> t
     return u.actor, u.role.value
 
 
-def _write(engine: Any, incident_id: str, event: str, payload: dict[str, Any], actor: str, role: str) -> None:
+def _write(engine: Any, incident_id: str, event: str, payload: dict[str, Any], actor: str, role: str,
+           after: Incident | None = None) -> None:
+    """One event and its ledger entry in one transaction; `after` is the state the change was decided on, refused
+    if another event landed since (two approvers reporting at once)."""
     records = engine.records
     ensure_schema(records)
     body = {**payload, "role": role}
     with records.transaction() as con:
+        if after is not None:
+            last = con.execute("SELECT MAX(ledger_seq) FROM incident_events WHERE incident_id = ?",
+                               (incident_id,)).fetchone()[0]
+            if last != after.history[-1].seq:
+                raise AuditInputError("the incident changed while this change was made; reload it and try again",
+                                      source=incident_id)
         entry = records.append(con, f"incident.{event}", incident_id, body, actor=actor)
         con.execute("INSERT INTO incident_events (incident_id, event, payload, actor, role, ts, ledger_seq, entry_hash)"
                     " VALUES (?,?,?,?,?,?,?,?)", (incident_id, event, json.dumps(body, sort_keys=True, default=str),
@@ -266,8 +275,8 @@ def update_incident(engine: Any, incident_id: str, data: IncidentUpdate | dict[s
     _check_fields(engine, fields, policy, today, what)
     if current.submitted and fields.aware_on != current.aware_on:
         raise AuditInputError("aware_on cannot change once the report is submitted", source=what)
-    _write(engine, incident_id, "updated", {"changes": {k: getattr(fields, k) for k in changes}, "reason": update.reason},
-           actor, role)
+    _write(engine, incident_id, "updated", {"changes": fields.model_dump(mode="json", include=set(changes)),
+                                            "reason": update.reason}, actor, role, after=current)
     return get_incident(engine.records, incident_id, policy, today)
 
 
@@ -289,7 +298,7 @@ def change_status(engine: Any, incident_id: str, status: str, note: str, on: dt.
     if change.on < current.aware_on:
         raise AuditInputError(f"on {change.on} is before the day of awareness {current.aware_on}", source=incident_id)
     _write(engine, incident_id, "status_changed", {"from": current.status, "status": change.status, "note": change.note,
-                                                   "on": change.on.isoformat()}, actor, role)
+                                                   "on": change.on.isoformat()}, actor, role, after=current)
     return get_incident(engine.records, incident_id, policy, today)
 
 

@@ -8,7 +8,7 @@ number), review workflow and exit codes as any audit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +75,22 @@ def _timestamps(window: pd.DataFrame, column: str | None, src: str) -> tuple[str
     return column, iso(parsed.min()), iso(parsed.max())
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """How to read a window too large for memory: `aiaudit monitor --stream [--backend dask]`."""
+
+    backend: str = "local"
+    scheduler: str | None = None
+    chunk_rows: int = 200_000
+
+
 def prepare_monitor(engine: AuditEngine, spec_path: str | Path, window_path: str | Path, baseline_id: str | None = None,
-                    timestamp: str | None = None, trust_model: bool = False) -> PreparedAudit:
-    """Everything validated, nothing written: the window audit, ready for `AuditEngine.run`."""
+                    timestamp: str | None = None, trust_model: bool = False,
+                    streaming: Streaming | None = None) -> PreparedAudit:
+    """Everything validated, nothing written: the window audit, ready for `AuditEngine.run`. A window above the
+    policy's `limits.max_rows_in_memory` (or with `streaming`) is counted chunk by chunk here, before the store is
+    touched, so a bad row anywhere in it is still a bad input with nothing written."""
+    from .scale.sources import count_rows, iter_chunks
     spec = load_spec(spec_path)
     policy = load_policy(spec.spec.policy, Path(spec.base_dir))
     ref = engine.registry.resolve(spec.spec.model)
@@ -99,7 +112,11 @@ def prepare_monitor(engine: AuditEngine, spec_path: str | Path, window_path: str
 
     window_path = Path(window_path).resolve()
     src = str(window_path)
-    frame = read_table(window_path, max_rows=policy.pack.limits.max_rows)
+    limits = policy.pack.limits
+    if streaming is None and (count_rows(window_path) or 0) > limits.max_rows_in_memory:
+        streaming = Streaming()
+    frame = (next(iter_chunks(window_path, None, 50_000), pd.DataFrame()) if streaming
+             else read_table(window_path, max_rows=limits.max_rows))
     ts_column, start, end = _timestamps(frame, timestamp, src)
     ds = spec.spec.dataset
     window_ds = ds.model_copy(update={
@@ -116,14 +133,44 @@ def prepare_monitor(engine: AuditEngine, spec_path: str | Path, window_path: str
                                       source=src)
     data = validate_data(frame, window_spec, model)
     check = available_checks()[CHECK]
-    AuditContext(spec=window_spec, policy=policy, model=model, data=data, evidence_dir=Path(".")).settings(check)
+    base = Baseline(row["audit_id"], signed_off, baseline, base_data)
+    ctx = AuditContext(spec=window_spec, policy=policy, model=model, data=data, evidence_dir=Path("."),
+                       seed=spec.spec.seed, baseline=base)
+    cfg = ctx.settings(check)
+    summary = None
+    if streaming:
+        summary = _stream_window(ctx, cfg, window_path, streaming, ts_column)
+        if summary.partial.ts_range is not None:
+            start, end = (t.isoformat().replace("+00:00", "Z") for t in summary.partial.ts_range)
+        data = AuditData(summary.sample_frame(), data.label, data.protected)
     previous = [r for r in engine.records.list_audits(ref.name, limit=100_000, kind="monitor")
                 if r["model_version"] == ref.version]
     window = WindowInfo(baseline_audit_id=row["audit_id"], baseline_signed_off=signed_off,
                         baseline_dataset_sha256=baseline.dataset.sha256, window_index=len(previous) + 1,
                         timestamp_column=ts_column, start=start, end=end)
-    return PreparedAudit(window_spec, policy, ref, model, data, describe(window_path, frame), [check], {},
-                         baseline=Baseline(row["audit_id"], signed_off, baseline, base_data), window=window)
+    info = describe(window_path, frame)
+    if summary is not None:
+        info = replace(info, rows=summary.rows)
+    return PreparedAudit(window_spec, policy, ref, model, data, info, [check], {}, baseline=base, window=window,
+                         population=summary)
+
+
+def _stream_window(ctx: AuditContext, cfg: Any, path: Path, streaming: Streaming, ts_column: str | None) -> Any:
+    from .checks.monitoring import baseline_scores, window_plan
+    from .scale.window import summarise
+    names = [f.name for f in ctx.model.meta.features]
+    columns = list(dict.fromkeys([*names, *([ctx.data.label] if ctx.data.label else []), *ctx.data.protected,
+                                  *([ts_column] if ts_column else [])]))
+    sb = baseline_scores(ctx)
+    plan = window_plan(ctx, cfg, sb, ctx.data.label, ts_column, cfg.max_rows)
+    try:
+        summary = summarise(path, plan, ctx.baseline.data.frame, sb, backend=streaming.backend,
+                            scheduler=streaming.scheduler, chunk_rows=streaming.chunk_rows, columns=columns)
+    except AuditInputError as e:
+        raise AuditInputError(str(e), source=e.source or str(path)) from None
+    if summary.rows == 0:
+        raise AuditInputError("the window has no rows", source=str(path))
+    return summary
 
 
 def history(engine: AuditEngine, model_name: str, version: str | None = None) -> list[dict[str, Any]]:

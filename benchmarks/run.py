@@ -20,6 +20,8 @@ Parts
 - monitoring_peers  benchmarks.bench_monitoring_peers: the monitoring check's drift statistics on a 1M-row,
                 20-feature window vs Evidently's data-drift preset with the same tests, and its label-free AUC
                 estimate vs NannyML's CBPE (own venv benchmarks/.venvs/monitoring); --quick: 200k rows.
+- monitoring_scale  benchmarks.bench_monitoring_scale: a 10M-row window through `aiaudit monitor --stream`,
+                local and Dask: seconds, peak memory of the process tree, identical findings (--quick: 1M).
 - explanations  benchmarks.bench_explanations: SHAP vs XGBoost pred_contribs; LIME 20 x 5.
 - robustness    benchmarks.bench_robustness: slices + robustness vs a Giskard 2.x scan (own venv).
 - rai           Microsoft Responsible AI Toolbox (responsibleai 0.36, own venv under
@@ -73,12 +75,14 @@ TARGETS = {  # metric -> (comparison, bound, statement)
                                               "data-drift preset with the same tests"),
     "cbpe_speedup_vs_nannyml": (">=", 3.0, "label-free AUC estimate on 1M rows at least 3x faster than NannyML's CBPE"),
     "cbpe_difference_vs_nannyml": ("<=", 0.005, "the two label-free AUC estimates within 0.005"),
+    "monitoring_10m_peak_mb": ("<=", 2048.0, "a 10M-row monitoring window streams within 2 GB peak resident memory"),
+    "monitoring_10m_backends_identical": (">=", 1.0, "the 10M-row window gives identical findings locally and on Dask"),
     "shap_time_ratio_vs_pred_contribs": ("<=", 1.3, "SHAP within 1.3x of XGBoost pred_contribs"),
     "scaling_10m_peak_mb": ("<=", 2048.0, "10M-row audit within 2 GB peak resident memory"),
 }
-TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "monitoring_peers": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
+TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "monitoring_peers": 3600, "monitoring_scale": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
             "full_audit": 2400, "scale": 5400, "sae": 5400, "setup": 900}
-ORDER = ["setup", "fairness", "calibration", "monitoring", "monitoring_peers", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
+ORDER = ["setup", "fairness", "calibration", "monitoring", "monitoring_peers", "monitoring_scale", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -163,6 +167,11 @@ def part_monitoring_peers(opts: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.bench_monitoring_peers import main
     quick = ["--rows", "200000", "--repeats", "1", "--out", str(RESULTS / "monitoring_peers-quick.json")]
     return main(quick if opts.quick else [])
+
+
+def part_monitoring_scale(opts: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.bench_monitoring_scale import main
+    return main(["--rows", "1000000", "--out", str(RESULTS / "monitoring_scale-quick.json")] if opts.quick else [])
 
 
 def part_explanations(opts: argparse.Namespace) -> dict[str, Any]:
@@ -577,7 +586,8 @@ def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
 
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "setup": part_setup, "fairness": part_fairness, "calibration": part_calibration,
-    "monitoring": part_monitoring, "monitoring_peers": part_monitoring_peers, "explanations": part_explanations,
+    "monitoring": part_monitoring, "monitoring_peers": part_monitoring_peers,
+    "monitoring_scale": part_monitoring_scale, "explanations": part_explanations,
     "robustness": part_robustness, "rai": part_rai,
     "full_audit": part_full_audit, "scale": part_scale, "sae": part_sae}
 
@@ -699,6 +709,12 @@ def summarise(parts: dict[str, dict[str, Any]], opts: argparse.Namespace, starte
     put("drift_speedup_vs_evidently", (peers.get("drift") or {}).get("speedup"), why("monitoring_peers"))
     put("cbpe_speedup_vs_nannyml", (peers.get("cbpe") or {}).get("speedup"), why("monitoring_peers"))
     put("cbpe_difference_vs_nannyml", (peers.get("cbpe") or {}).get("difference"), why("monitoring_peers"))
+    mscale = data("monitoring_scale") or {}
+    local = next((p for p in mscale.get("points", []) if p["backend"] == "local"), None)
+    put("monitoring_10m_peak_mb", local["peak_mb"] if local and mscale.get("rows") == 10_000_000 else None,
+        why("monitoring_scale"))
+    put("monitoring_10m_backends_identical", float(mscale["backends_identical"]) if "backends_identical" in mscale
+        else None, why("monitoring_scale"))
     expl = data("explanations")
     put("shap_time_ratio_vs_pred_contribs",
         round(expl["shap_time_ratio_vs_pred_contribs"], 3) if expl and expl.get("shap_time_ratio_vs_pred_contribs") else None,

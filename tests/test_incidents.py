@@ -303,3 +303,17 @@ def test_commands_on_an_empty_store_create_nothing(tmp_path):
         proc = run_cli("incident", *args, env=env)
         assert proc.returncode == 2 and "no such incident" in proc.stderr, (args, proc.stderr)
     assert not home.exists() and not (tmp_path / "out").exists()
+
+
+def test_a_change_decided_on_a_stale_state_is_refused(engine, credit_audit):
+    """Two approvers open the same incident; the second one's change was decided on a state that no longer holds."""
+    from audit.errors import AuditInputError
+    from audit.incidents import _write, change_status, get_incident, record_incident
+    i = record_incident(engine, _incident(credit_audit), today=D(2026, 12, 7))
+    seen_by_b = get_incident(engine.records, i.id)
+    change_status(engine, i.id, "reported", "initial report sent by approver A", D(2026, 12, 7), today=D(2026, 12, 7))
+    before = len(engine.records.entries(i.id))
+    with pytest.raises(AuditInputError, match="changed while this change was made"):
+        _write(engine, i.id, "status_changed", {"from": "open", "status": "reported", "note": "sent again by B",
+                                               "on": "2026-12-07"}, "app:b", "approver", after=seen_by_b)
+    assert len(engine.records.entries(i.id)) == before

@@ -307,3 +307,81 @@ def test_the_label_free_estimate_and_its_draws_equal_the_reference_computations(
     base, win = pd.Series(rng.normal(0, 1, 3000)), pd.Series(rng.normal(0.2, 1, 2000))
     d = feature_drift(base, win, True, np.random.default_rng(0))
     assert d.p == pytest.approx(min(1.0, 2 * ks_2samp(base, win).pvalue))
+
+
+@pytest.fixture(scope="module")
+def large_window(monitored):
+    """The shifted window resampled to 60,000 rows, as Parquet in row groups of 8,000 (several Dask partitions)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    w = pd.read_csv(WINDOWS / "credit-window-shifted.csv.gz")
+    big = w.sample(60_000, replace=True, random_state=1).reset_index(drop=True)
+    rng = np.random.default_rng(2)
+    big["credit_amount"] = big["credit_amount"] + rng.integers(-50, 50, len(big))
+    path = monitored.tmp / "large-window.parquet"
+    pq.write_table(pa.Table.from_pandas(big, preserve_index=False), path, row_group_size=8_000)
+    return path
+
+
+def _by_id(result):
+    return {f.id: f for f in result.findings}
+
+
+def test_a_streamed_window_counts_exactly_what_memory_counts_and_dask_gives_identical_findings(monitored, large_window):
+    from audit.monitoring import Streaming, prepare_monitor
+    engine = monitored.engine
+    runs = {}
+    for name, streaming in [("memory", None), ("local", Streaming("local", chunk_rows=7_000)),
+                            ("dask", Streaming("dask"))]:
+        prepared = prepare_monitor(engine, monitored.spec, large_window, monitored.audit.audit_id, streaming=streaming)
+        runs[name] = engine.run(prepared)
+    memory, local, dask = (_by_id(runs[k]) for k in ("memory", "local", "dask"))
+    assert runs["local"].dataset.rows == runs["dask"].dataset.rows == 60_000
+    assert runs["local"].dataset.sample["backend"] == "local" and runs["local"].dataset.sample["chunks"] == 9
+    assert runs["dask"].dataset.sample["chunks"] > 1
+    assert local.keys() == dask.keys() == memory.keys()
+    for fid, f in local.items():  # the two backends: the same numbers, bit for bit
+        g = dask[fid]
+        assert (f.status, f.value, f.ci, f.data.get("p_value")) == (g.status, g.value, g.ci, g.data.get("p_value")), fid
+    counted = ("monitoring.feature_psi", "monitoring.prediction_psi", "monitoring.positive_rate_change",
+               "monitoring.label_rate_change", "monitoring.realised_accuracy_change", "monitoring.selection_rate_change",
+               "monitoring.tpr_change")
+    compared = 0
+    for fid, f in memory.items():  # counts are exact: streaming changes nothing but the sketches
+        if f.metric in counted or f.metric.startswith("monitoring.population_shift"):
+            g = local[fid]
+            assert f.value == pytest.approx(g.value, abs=1e-12) and f.data["p_value"] == pytest.approx(
+                g.data["p_value"], rel=1e-9, abs=1e-300), fid
+            compared += 1
+    assert compared >= 25
+    auc_m, auc_s = memory["monitoring:monitoring.realised_auc_change"], local["monitoring:monitoring.realised_auc_change"]
+    assert "within" in auc_s.detail and abs(auc_m.value - auc_s.value) < 1e-3
+
+
+def test_a_bad_row_deep_in_a_streamed_window_is_refused_with_nothing_written(monitored, aiaudit_home):
+    w = pd.read_csv(WINDOWS / "credit-window-shifted.csv.gz")
+    big = w.sample(30_000, replace=True, random_state=3).reset_index(drop=True)
+    big["credit_amount"] = big["credit_amount"].astype(object)
+    big.loc[25_000, "credit_amount"] = "n/a EUR"
+    path = monitored.tmp / "bad-deep.csv"
+    big.to_csv(path, index=False)
+    before = _store_digest(aiaudit_home)
+    proc = run_cli("monitor", str(monitored.spec), "--window", str(path), "--baseline", monitored.audit.audit_id,
+                   "--stream", "--chunk-rows", "5000", "--out", str(monitored.tmp / "never"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "credit_amount" in proc.stderr
+    assert _store_digest(aiaudit_home) == before and not (monitored.tmp / "never").exists()
+
+
+def test_the_sparse_chi_square_on_a_huge_window_is_the_permutation_test_drawn_from_margins():
+    """Above 100,000 rows the exact-conditional test draws tables from the margins (memory by cells, not rows);
+    it estimates the same p-value as scipy's permutation version."""
+    from scipy import stats
+    from audit.metrics.data_quality import conditional_chi2_p
+    table = np.array([[2, 30, 60, 1], [10, 140, 260, 9]])
+    scipy_p = stats.chi2_contingency(table, correction=False,
+                                     method=stats.PermutationMethod(n_resamples=20_000, random_state=0)).pvalue
+    ours = conditional_chi2_p(table, np.random.default_rng(0), 20_000)
+    assert abs(ours - scipy_p) < 4 * np.sqrt(scipy_p * (1 - scipy_p) / 20_000) + 1e-3
+    huge = np.array([[1, 300, 699], [2_000, 3_000_000, 6_997_000]])
+    assert 0 < conditional_chi2_p(huge, np.random.default_rng(0)) <= 1

@@ -20,11 +20,14 @@ from pydantic import Field
 
 from ..findings import Finding, Severity, Status
 from ..metrics.data_quality import share
-from ..metrics.drift import binned, feature_drift, homogeneity_p, ks_p, psi, psi_interval, two_rate_p
+from ..metrics.drift import (CATEGORICAL_TEST, NUMERIC_TEST, BinnedCounts, homogeneity_p, js_distance, psi,
+                             psi_interval, two_rate_p)
 from ..metrics.estimation import expected_accuracy, expected_auc, realised_draws
 from ..metrics.inference import RateDifferences, adjust, z_for
 from ..metrics.intervals import PERCENTILE, bootstrap_interval
 from ..metrics.membership import attack_auc, bootstrap_auc
+from ..metrics.score_histogram import binned_auc, binned_auc_draws
+from ..scale.window import WindowSummary, plan_for, summarise
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "monitoring"
@@ -76,13 +79,23 @@ def _capped(frame: pd.DataFrame, rng: np.random.Generator, cap: int) -> pd.DataF
     return frame if len(frame) <= cap else frame.iloc[np.sort(rng.choice(len(frame), cap, replace=False))]
 
 
-def _feature_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame, win: pd.DataFrame,
+def _drift(counts: BinnedCounts, p: float, rng: np.random.Generator, cfg: MonitoringConfig) -> tuple[float, tuple]:
+    return float(psi(counts.baseline, counts.window)[0]), psi_interval(counts, rng, cfg.n_boot, cfg.confidence, p)
+
+
+def _feature_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame, window: WindowSummary,
                    rng: np.random.Generator) -> tuple[list[_Test], list[dict[str, Any]]]:
     tests, rows = [], []
     for f in ctx.model.meta.features:
-        d = feature_drift(base[f.name], win[f.name], f.kind == "numeric", rng, bins=cfg.bins, n_boot=cfg.n_boot,
-                          confidence=cfg.confidence)
-        counts, value, ci, js, p, test = d.counts, d.psi, d.ci, d.js, d.p, d.test
+        counts = window.binned(f.name)
+        if f.kind == "numeric":
+            _, p = window.ks(f.name)
+            missing_p = two_rate_p(int(base[f.name].isna().sum()), len(base), window.missing(f.name), window.rows)
+            p, test = min(1.0, 2 * min(p, missing_p)), NUMERIC_TEST
+        else:
+            p, test = homogeneity_p(counts.baseline, counts.window), CATEGORICAL_TEST
+        value, ci = _drift(counts, p, rng, cfg)
+        js = js_distance(counts.baseline, counts.window)
         rows.append({"feature": f.name, "psi": value, "psi_ci_low": ci[0], "psi_ci_high": ci[1], "js_distance": js,
                      "p_value": p, "test": test})
         tests.append(_Test(
@@ -146,18 +159,21 @@ def _rate_test(title: str, metric: str, x1: int, n1: int, x0: int, n0: int, cfg:
                  references=references or [R_PMM, R_RISK])
 
 
-def _group_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame, win: pd.DataFrame,
-                 pred_b: np.ndarray, pred_w: np.ndarray, yb: np.ndarray | None, yw: np.ndarray | None) -> list[_Test]:
+def _group_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame, window: WindowSummary,
+                 pred_b: np.ndarray, yb: np.ndarray | None) -> list[_Test]:
     tests = []
-    for attribute in [a for a in ctx.data.protected if a in base and a in win]:
-        gb, gw = base[attribute].astype(str).to_numpy(), win[attribute].astype(str).to_numpy()
-        groups = sorted(set(gb) | set(gw))
+    labelled = window.partial.labelled is not None
+    for attribute in [a for a in ctx.data.protected if a in base and a in window.partial.groups]:
+        gb = base[attribute].astype(str).to_numpy()
+        wg = window.partial.groups[attribute]
+        groups = sorted(set(gb) | set(wg.index))
+        wg = wg.reindex(groups, fill_value=0)
         cb = np.array([(gb == g).sum() for g in groups])
-        cw = np.array([(gw == g).sum() for g in groups])
+        cw = wg["n"].to_numpy()
         p = homogeneity_p(cb, cw)
-        k = len(groups)
+        k, n_w = len(groups), int(cw.sum())
         shares = [{"group": g, "baseline": int(x), "window": int(y), "baseline_share": x / len(gb),
-                   "window_share": y / len(gw), "window_share_ci": list(share(int(y), len(gw), cfg.confidence, k).ci)}
+                   "window_share": y / n_w, "window_share_ci": list(share(int(y), n_w, cfg.confidence, k).ci)}
                   for g, x, y in zip(groups, cb, cw)]
         change = max(shares, key=lambda r: abs(r["window_share"] - r["baseline_share"]))
         d = change["window_share"] - change["baseline_share"]
@@ -170,31 +186,30 @@ def _group_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame, w
             group=change["group"], references=[R_PMM, R_DEPLOYER, "EU-AI-Act Art. 10(3)"],
             data={"groups": shares, "test": "chi-square test of homogeneity",
                   "ci_method": f"Wilson, simultaneous over {k} groups"}))
+        refs = [R_PMM, R_RISK, "EU-AI-Act Art. 10(2)(f)"]
         for g in groups:
-            mb, mw = gb == g, gw == g
-            if min(mb.sum(), mw.sum()) < cfg.min_group_rows:
+            mb, w = gb == g, wg.loc[g]
+            if min(mb.sum(), w["n"]) < cfg.min_group_rows:
                 continue
             tests.append(_rate_test(f"Selection rate of {attribute}={g}", "monitoring.selection_rate_change",
-                                    int(pred_w[mw].sum()), int(mw.sum()), int(pred_b[mb].sum()), int(mb.sum()), cfg,
-                                    group=f"{attribute}={g}", what="selection rate",
-                                    references=[R_PMM, R_RISK, "EU-AI-Act Art. 10(2)(f)"]))
-            if yw is not None and yb is not None:
-                pw, pb = mw & (yw == 1), mb & (yb == 1)
-                if min(pw.sum(), pb.sum()) >= cfg.min_group_rows:
+                                    int(w["predicted"]), int(w["n"]), int(pred_b[mb].sum()), int(mb.sum()), cfg,
+                                    group=f"{attribute}={g}", what="selection rate", references=refs))
+            if labelled and yb is not None:
+                pb = mb & (yb == 1)
+                if min(w["positives"], pb.sum()) >= cfg.min_group_rows:
                     tests.append(_rate_test(f"True positive rate of {attribute}={g}", "monitoring.tpr_change",
-                                            int(pred_w[pw].sum()), int(pw.sum()), int(pred_b[pb].sum()), int(pb.sum()),
-                                            cfg, group=f"{attribute}={g}", what="true positive rate",
-                                            references=[R_PMM, R_RISK, "EU-AI-Act Art. 10(2)(f)"]))
+                                            int(w["true_positives"]), int(w["positives"]), int(pred_b[pb].sum()),
+                                            int(pb.sum()), cfg, group=f"{attribute}={g}", what="true positive rate",
+                                            references=refs))
     return tests
 
 
-def _auc_change(sw: np.ndarray, yw: np.ndarray, sb: np.ndarray, yb: np.ndarray, cfg: MonitoringConfig,
-                rng: np.random.Generator) -> _Test:
+def _auc_change(window_auc: float, window_draws: np.ndarray, sb: np.ndarray, yb: np.ndarray, cfg: MonitoringConfig,
+                rng: np.random.Generator, note: str = "") -> _Test:
     from scipy.stats import norm
-    aw, ab = attack_auc(sw[yw == 1], sw[yw == 0]), attack_auc(sb[yb == 1], sb[yb == 0])
-    rw = bootstrap_auc(sw[yw == 1], sw[yw == 0], rng, cfg.n_boot)
+    aw, ab = window_auc, attack_auc(sb[yb == 1], sb[yb == 0])
     rb = bootstrap_auc(sb[yb == 1], sb[yb == 0], rng, cfg.n_boot)
-    diff = rw - rb
+    diff = window_draws - rb
     d = aw - ab
     ci = bootstrap_interval(d, diff, cfg.confidence)
     se = float(diff.std(ddof=1))
@@ -202,9 +217,23 @@ def _auc_change(sw: np.ndarray, yw: np.ndarray, sb: np.ndarray, yb: np.ndarray, 
     return _Test("Realised AUC against the baseline", "monitoring.realised_auc_change", p, -d >= cfg.max_auc_drop,
                  d, ci, -cfg.max_auc_drop,
                  f"AUC {aw:.3f} on the window's labelled rows against {ab:.3f} at baseline: change {d:+.3f} "
-                 f"({cfg.confidence:.0%} CI {ci[0]:+.3f} to {ci[1]:+.3f}); bootstrap normal test p = {p:.3g}.",
+                 f"({cfg.confidence:.0%} CI {ci[0]:+.3f} to {ci[1]:+.3f}); bootstrap normal test p = {p:.3g}." + note,
                  data={"ci_method": f"{PERCENTILE} of the difference, each sample resampled within its classes",
                        "window_auc": aw, "baseline_auc": ab}, references=[R_PMM, R_RISK, R_DEPLOYER])
+
+
+def _window_auc(ctx: AuditContext, cfg: MonitoringConfig, window: WindowSummary,
+                rng: np.random.Generator) -> tuple[float, np.ndarray, str]:
+    """The window's realised AUC with bootstrap replicates: from its rows in memory, or from the streamed score
+    histogram by label (pairs in one bin count one half; the bound on that error is stated)."""
+    if window.streamed:
+        pos, neg = window.partial.histogram
+        auc, bound = (float(x) for x in binned_auc(pos, neg))
+        return auc, binned_auc_draws(pos, neg, rng, cfg.n_boot), (
+            f" Streamed window: AUC from a {window.partial.histogram.shape[1]:,}-bin score histogram, within "
+            f"{bound:.1e} of the exact value.")
+    sw, yw = ctx.predictions.score, ctx.y_true_bin()
+    return attack_auc(sw[yw == 1], sw[yw == 0]), bootstrap_auc(sw[yw == 1], sw[yw == 0], rng, cfg.n_boot), ""
 
 
 def _estimated(ctx: AuditContext, cfg: MonitoringConfig, sw: np.ndarray, sb: np.ndarray, yb: np.ndarray | None,
@@ -260,51 +289,66 @@ def _status(t: _Test, p_adj: float, alpha: float) -> Status:
     return Status.fail if t.breach else Status.warn
 
 
+def window_plan(ctx: AuditContext, cfg: MonitoringConfig, base_scores: np.ndarray | None, label: str | None,
+                timestamp: str | None, sample_rows: int):
+    """What a window is counted against: the baseline's bins and KS grids (shared by `aiaudit monitor` streaming)."""
+    return plan_for(ctx.model, ctx.baseline.data.frame, base_scores, cfg.bins, ctx.positive_label, label,
+                    ctx.data.protected, timestamp, sample_rows, ctx.seed)
+
+
+def baseline_scores(ctx: AuditContext) -> np.ndarray | None:
+    if ctx.model.task != "binary":
+        return None
+    return ctx.model.predict_proba(ctx.baseline.data.frame)[:, list(ctx.model.classes).index(ctx.positive_label)]
+
+
 def run(ctx: AuditContext, cfg: MonitoringConfig) -> CheckResult:
     baseline = ctx.baseline
     rng = ctx.rng("monitoring")
     ctx.progress("monitoring: drift, estimated performance, group rates")
-    base, win = baseline.data.frame, ctx.data.frame
-    features, drift_rows = _feature_tests(ctx, cfg, base, win, rng)
+    base, win = baseline.data.frame, ctx.data.frame  # win: the window's rows, or its sample when streamed
+    sb = baseline_scores(ctx)
+    window = ctx.population if ctx.population is not None else summarise(
+        win, window_plan(ctx, cfg, sb, ctx.data.label, None, 0), base, sb)
+    features, drift_rows = _feature_tests(ctx, cfg, base, window, rng)
     tests = list(features)
     if (domain := _domain_test(ctx, cfg, base, win, rng)) is not None:
         tests.append(domain)
     findings: list[Finding] = []
-    binary = ctx.model.task == "binary"
-    sb = sw = pred_b = pred_w = yb = yw = None
-    if binary:
-        pos = list(ctx.model.classes).index(ctx.positive_label)
-        sb, sw = ctx.model.predict_proba(base)[:, pos], ctx.predictions.score
-        pred_b, pred_w = (sb >= 0.5).astype(int), ctx.predictions.y_pred_bin
-        counts = binned(pd.Series(sb), pd.Series(sw), True, cfg.bins)
-        _, p = ks_p(pd.Series(sb), pd.Series(sw))
-        value = float(psi(counts.baseline, counts.window)[0])
-        ci = psi_interval(counts, rng, cfg.n_boot, cfg.confidence, p)
+    yb = None
+    if sb is not None:
+        pred_b = (sb >= 0.5).astype(int)
+        counts = window.score_binned()
+        _, p = window.score_ks()
+        value, ci = _drift(counts, p, rng, cfg)
         tests.append(_Test("Drift of the model's scores", "monitoring.prediction_psi", p, value >= cfg.max_psi, value, ci,
                            cfg.max_psi, f"Score PSI {value:.3f} ({cfg.confidence:.0%} CI {ci[0]:.3f}–{ci[1]:.3f}), "
                                         f"two-sample Kolmogorov–Smirnov p = {p:.3g}.",
                            data={"ci_method": "multinomial bootstrap, bias-corrected lower limit",
                                  "test": "two-sample Kolmogorov-Smirnov"}))
-        tests.append(_rate_test("Share of positive predictions", "monitoring.positive_rate_change", int(pred_w.sum()),
-                                len(pred_w), int(pred_b.sum()), len(pred_b), cfg, what="positive-prediction rate"))
+        n_w = window.rows
+        tests.append(_rate_test("Share of positive predictions", "monitoring.positive_rate_change",
+                                window.partial.predicted, n_w, int(pred_b.sum()), len(pred_b), cfg,
+                                what="positive-prediction rate"))
         if baseline.data.label is not None:
             yb = (base[baseline.data.label].astype(str) == str(ctx.positive_label)).to_numpy().astype(int)
-        if ctx.data.label is not None:
-            yw = ctx.y_true_bin()
+        if window.partial.labelled is not None:
+            positives, correct = (int(x) for x in window.partial.labelled)
             if yb is not None:
-                tests.append(_rate_test("Share of positive labels", "monitoring.label_rate_change", int(yw.sum()), len(yw),
+                tests.append(_rate_test("Share of positive labels", "monitoring.label_rate_change", positives, n_w,
                                         int(yb.sum()), len(yb), cfg, what="positive-label rate"))
-                if len(np.unique(yw)) == 2 and len(np.unique(yb)) == 2:
-                    tests.append(_auc_change(sw, yw, sb, yb, cfg, rng))
-                    acc_w, acc_b = (pred_w == yw), (pred_b == yb)
+                if 0 < positives < n_w and len(np.unique(yb)) == 2:
+                    aw, draws, note = _window_auc(ctx, cfg, window, rng)
+                    tests.append(_auc_change(aw, draws, sb, yb, cfg, rng, note))
                     t = _rate_test("Realised accuracy against the baseline", "monitoring.realised_accuracy_change",
-                                   int(acc_w.sum()), len(acc_w), int(acc_b.sum()), len(acc_b), cfg, what="accuracy",
+                                   correct, n_w, int((pred_b == yb).sum()), len(yb), cfg, what="accuracy",
                                    references=[R_PMM, R_RISK, R_DEPLOYER])
                     t.breach, t.threshold = -t.value >= cfg.max_accuracy_drop, -cfg.max_accuracy_drop
                     tests.append(t)
         else:
+            sw = window.sample_scores() if window.streamed else ctx.predictions.score
             findings.extend(_estimated(ctx, cfg, sw, sb, yb, rng))
-        tests.extend(_group_tests(ctx, cfg, base, win, pred_b, pred_w, yb, yw))
+        tests.extend(_group_tests(ctx, cfg, base, window, pred_b, yb))
     adjusted = adjust([t.p for t in tests], "holm")
     for t, p_adj in zip(tests, adjusted):
         status = _status(t, float(p_adj), cfg.alpha)
@@ -319,7 +363,7 @@ def run(ctx: AuditContext, cfg: MonitoringConfig) -> CheckResult:
     drifted = [r["feature"] for r, f in zip(drift_rows, findings[-len(tests):]) if f.status != Status.passed]
     metrics: dict[str, float | None] = {f"monitoring.psi.{r['feature']}": r["psi"] for r in drift_rows}
     metrics.update({"monitoring.breaches": float(breaches), "monitoring.drifted_inputs": float(len(drifted)),
-                    "monitoring.window_rows": float(len(win))})
+                    "monitoring.window_rows": float(window.rows)})
     for f in findings:
         if f.metric in ("monitoring.domain_auc", "monitoring.prediction_psi", "monitoring.estimated_auc",
                         "monitoring.estimated_accuracy", "monitoring.realised_auc_change",
@@ -327,7 +371,7 @@ def run(ctx: AuditContext, cfg: MonitoringConfig) -> CheckResult:
             metrics[f.metric] = f.value
     return CheckResult(findings=findings, metrics=metrics, details={
         "baseline_audit": baseline.audit_id, "baseline_signed_off": baseline.signed_off, "baseline_rows": len(base),
-        "window_rows": len(win), "family_size": len(tests), "breaches": breaches, "drifted_inputs": drifted,
+        "window_rows": window.rows, "summary": window.method, "family_size": len(tests), "breaches": breaches, "drifted_inputs": drifted,
         "drift": drift_rows, "settings": cfg.model_dump(mode="json")})
 
 

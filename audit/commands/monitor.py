@@ -46,6 +46,14 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
             history: Optional[str] = typer.Option(None, "--history", help="Print the trend of MODEL's windows "
                                                   "(name, or name/version) instead of running one."),
             json_output: bool = typer.Option(False, "--json", help="Print monitor.json (or the history) as JSON."),
+            stream: bool = typer.Option(False, "--stream", help="Count the window chunk by chunk (automatic above the "
+                                        "policy's limits.max_rows_in_memory for Parquet): exact counts, a sample for "
+                                        "the domain classifier and the label-free estimate."),
+            backend: str = typer.Option("local", "--backend", help="Where a streamed window is counted: local or dask "
+                                        "(implies --stream; identical results)."),
+            scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address tcp://host:port "
+                                                    "(default: a local cluster)."),
+            chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1_000, help="Rows per chunk when streaming."),
             trust_model: bool = typer.Option(False, "--trust-model", help="Load a model version not registered through "
                                              "aiaudit.")) -> None:
     """Compare a WINDOW of production data with the model version's signed-off audit: input, prediction and label
@@ -53,7 +61,7 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
     in one Holm family. Exit 0 when no breach gates, 1 when one does (as for run), 2 on bad input (nothing written)."""
     from ..config import Settings
     from ..engine import AuditEngine
-    from ..monitoring import history as window_history, prepare_monitor
+    from ..monitoring import Streaming, history as window_history, prepare_monitor
     from ..terminal import Progress, print_summary
     out, err = Console(), Console(stderr=True)
     engine = AuditEngine(Settings.from_env())
@@ -72,7 +80,10 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
     progress = Progress(err)
     with progress.live("validating the window against its baseline"):
         engine.progress = progress
-        prepared = prepare_monitor(engine, spec, window, baseline, timestamp, trust_model)
+        if backend not in ("local", "dask"):
+            raise AuditInputError(f"unknown backend {backend!r} (choose local or dask)", source="--backend")
+        streaming = Streaming(backend, scheduler, chunk_rows) if stream or backend == "dask" else None
+        prepared = prepare_monitor(engine, spec, window, baseline, timestamp, trust_model, streaming)
         result = engine.run(prepared, out_dir)
     if out_dir:
         os.replace(out_dir / "audit.json", out_dir / "monitor.json")

@@ -70,10 +70,7 @@ def _metrics(c: np.ndarray, s: np.ndarray, ll: np.ndarray, br: np.ndarray) -> di
         tpr, tnr = tp / (tp + fn), tn / (tn + fp)
         pos = c[..., 1, :, :].sum(axis=-2).astype(float)   # (..., B) positives per score bin
         neg = c[..., 0, :, :].sum(axis=-2).astype(float)
-        neg_below = np.cumsum(neg, axis=-1) - neg
-        pairs = pos.sum(-1) * neg.sum(-1)
-        auc = ((pos * (neg_below + 0.5 * neg)).sum(-1)) / pairs
-        bound = 0.5 * (pos * neg).sum(-1) / pairs
+        auc, bound = binned_auc(pos, neg)
         bins = c.shape[-1]
         coarse = bins // 10 if bins % 10 == 0 else None
         if coarse:
@@ -85,3 +82,25 @@ def _metrics(c: np.ndarray, s: np.ndarray, ll: np.ndarray, br: np.ndarray) -> di
         return {"accuracy": (tp + tn) / n, "balanced_accuracy": (tpr + tnr) / 2, "roc_auc": auc,
                 "log_loss": ll.sum(axis=(-3, -2, -1)) / n, "brier": br.sum(axis=(-3, -2, -1)) / n, "ece": ece,
                 "roc_auc_error_bound": bound}
+
+
+def binned_auc(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUC from positives and negatives per ascending score bin (pairs in one bin count one half) and the bound
+    on its error against the exact AUC; leading axes are replicates."""
+    pos, neg = np.asarray(pos, dtype=float), np.asarray(neg, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pairs = pos.sum(-1) * neg.sum(-1)
+        return ((pos * (np.cumsum(neg, axis=-1) - 0.5 * neg)).sum(-1) / pairs, 0.5 * (pos * neg).sum(-1) / pairs)
+
+
+def binned_auc_draws(pos: np.ndarray, neg: np.ndarray, rng: np.random.Generator, n_boot: int,
+                     block: int = 50) -> np.ndarray:
+    """Bootstrap replicates of `binned_auc`: each class's rows resampled (multinomially over its bins)."""
+    keep = (pos + neg) > 0
+    pos, neg = np.asarray(pos)[keep], np.asarray(neg)[keep]
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    out = []
+    for start in range(0, n_boot, block):
+        m = min(block, n_boot - start)
+        out.append(binned_auc(rng.multinomial(n_pos, pos / n_pos, size=m), rng.multinomial(n_neg, neg / n_neg, size=m))[0])
+    return np.concatenate(out)
