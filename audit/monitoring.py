@@ -173,6 +173,27 @@ def _stream_window(ctx: AuditContext, cfg: Any, path: Path, streaming: Streaming
     return summary
 
 
+def prepare_reaudit(engine: AuditEngine, spec_path: str | Path, window: PreparedAudit,
+                    trust_model: bool = False) -> PreparedAudit:
+    """The audit to run if the window breaches, validated now (bad input: nothing written); it must audit the
+    window's model version."""
+    prepared = engine.prepare(spec_path, trust_model=trust_model)
+    if (prepared.model_ref.name, prepared.model_ref.version) != (window.model_ref.name, window.model_ref.version):
+        raise AuditInputError(f"audits {prepared.model_ref.uri}, not the monitored {window.model_ref.uri}",
+                              source=str(spec_path))
+    return prepared
+
+
+def reaudit_after(engine: AuditEngine, window: AuditResult, prepared: PreparedAudit) -> AuditResult:
+    """Run the follow-up audit of a breaching window; the ledger links the two both ways."""
+    breaches = [f.id for f in window.findings if f.status.value == "fail"]
+    engine.records.log("monitor.reaudit_triggered", window.audit_id, {"spec": prepared.spec.path, "breaches": breaches})
+    result = engine.run(prepared)
+    engine.records.log("monitor.reaudit_completed", window.audit_id, {"audit": result.audit_id, "status": result.status})
+    engine.records.log("audit.triggered_by_window", result.audit_id, {"window": window.audit_id, "breaches": breaches})
+    return result
+
+
 def history(engine: AuditEngine, model_name: str, version: str | None = None) -> list[dict[str, Any]]:
     """The model's monitoring windows, oldest first, with their headline figures."""
     if not engine.settings.records_db.is_file():

@@ -385,3 +385,27 @@ def test_the_sparse_chi_square_on_a_huge_window_is_the_permutation_test_drawn_fr
     assert abs(ours - scipy_p) < 4 * np.sqrt(scipy_p * (1 - scipy_p) / 20_000) + 1e-3
     huge = np.array([[1, 300, 699], [2_000, 3_000_000, 6_997_000]])
     assert 0 < conditional_chi2_p(huge, np.random.default_rng(0)) <= 1
+
+
+def test_a_breach_can_trigger_a_reaudit_linked_in_the_ledger(monitored, aiaudit_home, tmp_path, demo_models):
+    from audit.records import Records
+    other = tmp_path / "other.yaml"
+    spec = yaml.safe_load(monitored.spec.read_text())
+    other.write_text(yaml.safe_dump({**spec, "model": "models:/german-credit-scorecard@candidate"}))
+    before = _store_digest(aiaudit_home)
+    refused = run_cli("monitor", str(monitored.spec), "--window", str(WINDOWS / "credit-window-shifted.csv.gz"),
+                      "--baseline", monitored.audit.audit_id, "--reaudit-on-breach", str(other))
+    assert refused.returncode == 2 and "not the monitored" in refused.stderr and _store_digest(aiaudit_home) == before
+    proc = run_cli("monitor", str(monitored.spec), "--window", str(WINDOWS / "credit-window-shifted.csv.gz"),
+                   "--baseline", monitored.audit.audit_id, "--reaudit-on-breach", str(monitored.spec))
+    assert proc.returncode == 1, proc.stderr
+    records = Records(monitored.engine.settings.records_db)
+    window_id = records.list_audits(MODEL, limit=1, kind="monitor")[0]["audit_id"]
+    events = {e.event: e for e in records.entries(window_id)}
+    new_id = events["monitor.reaudit_completed"].payload["audit"]
+    assert events["monitor.reaudit_triggered"].payload["breaches"]
+    assert records.get_audit(new_id)["kind"] == "audit" and f"re-audit {new_id}" in proc.stdout
+    assert [e.payload["window"] for e in records.entries(new_id) if e.event == "audit.triggered_by_window"] == [window_id]
+    stable = run_cli("monitor", str(monitored.spec), "--window", str(WINDOWS / "credit-window-stable.csv.gz"),
+                     "--baseline", monitored.audit.audit_id, "--reaudit-on-breach", str(monitored.spec))
+    assert stable.returncode == 0 and "re-audit" not in stable.stdout

@@ -53,6 +53,9 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
                                         "(implies --stream; identical results)."),
             scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address tcp://host:port "
                                                     "(default: a local cluster)."),
+            reaudit: Optional[Path] = typer.Option(None, "--reaudit-on-breach", help="An audit spec of the same model "
+                                                   "version (e.g. on fresh labelled data) to run when the window "
+                                                   "breaches a gate; linked to the window in the ledger."),
             chunk_rows: int = typer.Option(200_000, "--chunk-rows", min=1_000, help="Rows per chunk when streaming."),
             trust_model: bool = typer.Option(False, "--trust-model", help="Load a model version not registered through "
                                              "aiaudit.")) -> None:
@@ -61,7 +64,7 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
     in one Holm family. Exit 0 when no breach gates, 1 when one does (as for run), 2 on bad input (nothing written)."""
     from ..config import Settings
     from ..engine import AuditEngine
-    from ..monitoring import Streaming, history as window_history, prepare_monitor
+    from ..monitoring import Streaming, history as window_history, prepare_monitor, prepare_reaudit, reaudit_after
     from ..terminal import Progress, print_summary
     out, err = Console(), Console(stderr=True)
     engine = AuditEngine(Settings.from_env())
@@ -84,6 +87,7 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
             raise AuditInputError(f"unknown backend {backend!r} (choose local or dask)", source="--backend")
         streaming = Streaming(backend, scheduler, chunk_rows) if stream or backend == "dask" else None
         prepared = prepare_monitor(engine, spec, window, baseline, timestamp, trust_model, streaming)
+        follow_up = prepare_reaudit(engine, reaudit, prepared, trust_model) if reaudit else None
         result = engine.run(prepared, out_dir)
     if out_dir:
         os.replace(out_dir / "audit.json", out_dir / "monitor.json")
@@ -97,6 +101,11 @@ def monitor(spec: Optional[Path] = typer.Argument(None, help="The audit spec of 
         print_summary(out, result)
         if out_dir:
             out.print(f"wrote {out_dir / 'monitor.json'}")
+    if follow_up is not None and result.exit_code == 1:
+        with progress.live("re-auditing after the breach"):
+            again = reaudit_after(engine, result, follow_up)
+        if not json_output:
+            out.print(f"re-audit {again.audit_id} of {again.model.uri}: {again.status} (aiaudit show {again.audit_id})")
     raise typer.Exit(result.exit_code)
 
 
