@@ -22,11 +22,25 @@ class Localised(BaseModel):
         return getattr(self, lang, self.en)
 
 
+CITATION = r"^(EU-AI-Act|GDPR) (Art\. \d+[a-z]?(\(\w+\))*(-\(\w+\))?|Annex [IVX]+( [0-9]+(\([a-z]\))?)?)$"
+
+
 class CatalogueEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=NAME)
     title: Localised
     short: Localised
+    references: dict[str, str] = Field(default_factory=dict, description="The provisions the check's findings cite, "
+                                                                        "by the key the check uses.")
+
+    @model_validator(mode="after")
+    def _citations(self) -> "CatalogueEntry":
+        import re
+        for key, citation in self.references.items():
+            if not re.fullmatch(NAME, key) or not re.fullmatch(CITATION, citation):
+                raise ValueError(f"check {self.name!r}: reference {key!r}: {citation!r} is not a citation like "
+                                 "'EU-AI-Act Art. 10(2)(f)'")
+        return self
 
 
 class CheckCatalogue(BaseModel):
@@ -65,6 +79,11 @@ def catalogue_path() -> Path:
         if (Path(entry) / "checks.yaml").is_file():
             return Path(entry) / "checks.yaml"
     raise RegulationError("no check catalogue (policies/checks.yaml)")
+
+
+def citations(check: str) -> dict[str, str]:
+    """A check's citations by key, e.g. citations("monitoring")["pmm"] -> "EU-AI-Act Art. 72(1)-(2)"."""
+    return dict(check_catalogue()[check].references)
 
 
 @lru_cache(maxsize=1)

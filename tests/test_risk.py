@@ -533,6 +533,21 @@ def test_the_check_catalogue_is_the_one_list_of_checks():
         assert entry.title.en != entry.title.ko and entry.short.ko
 
 
+def test_checks_cite_the_law_from_the_catalogue_not_from_code():
+    """The provisions a check's findings cite are data (policies/checks.yaml); no check module spells one out."""
+    import re
+    from pydantic import ValidationError
+    from audit.checks import available_checks
+    from risk.catalogue import CatalogueEntry, citations
+    for name, check in available_checks().items():
+        source = (ROOT / "audit" / "checks" / f"{name}.py").read_text()
+        assert not re.search(r"[\"'](EU-AI-Act|GDPR) ", source), f"{name}.py writes a citation"
+        assert set(check.references) <= set(citations(name).values()) and citations(name), name
+    with pytest.raises(ValidationError, match="is not a citation"):
+        CatalogueEntry(name="made_up", title={"en": "a", "ko": "b"}, short={"en": "a", "ko": "b"},
+                       references={"bias": "Article ten"})
+
+
 def test_an_obligation_naming_an_unknown_check_is_refused(tmp_path):
     dest = tmp_path / "reg"
     shutil.copytree(regulation_dir(), dest)

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from risk.catalogue import citations
+
 from ..findings import Finding, Severity, Status
 from ..metrics.data_quality import goodness_of_fit_p, independence_p, missing_by_group, row_keys, share
 from ..metrics.inference import adjust
@@ -18,11 +20,8 @@ from ..metrics.intervals import interval_status
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "data_governance"
-R_QUALITY = "EU-AI-Act Art. 10(3)"          # relevant, representative, free of errors, complete
-R_BIAS = "EU-AI-Act Art. 10(2)(f)"          # examination in view of possible biases
-R_GAPS = "EU-AI-Act Art. 10(2)(h)"          # data gaps or shortcomings
-R_SETTING = "EU-AI-Act Art. 10(4)"          # the specific setting of use
-R_VALIDATION = "EU-AI-Act Annex IV 2(g)"    # validation and testing procedures
+R = citations(NAME)
+R_QUALITY, R_BIAS, R_GAPS, R_SETTING, R_VALIDATION = (R[k] for k in ("quality", "bias", "gaps", "setting", "validation"))
 REFERENCES = [R_QUALITY, R_BIAS, R_GAPS, R_SETTING, R_VALIDATION]
 
 

@@ -29,14 +29,17 @@ from interpret.reason_codes import reason_codes
 from interpret.sampling import SamplePlan, stratified_sample
 from interpret.shap_explain import ShapExplainer
 
+from risk.catalogue import citations
+
 from ..findings import Finding, Severity, Status
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "explanations"
-REF_INTERPRET = ["EU-AI-Act Art. 13(3)(b)(iv)", "EU-AI-Act Art. 13(3)(b)(vii)"]
-REF_LOCAL = [*REF_INTERPRET, "EU-AI-Act Art. 86(1)"]
-REF_QUALITY = [*REF_INTERPRET, "EU-AI-Act Art. 86(1)"]
-REF_FAIR = [*REF_INTERPRET, "EU-AI-Act Art. 10(2)(f)"]
+R = citations(NAME)
+REF_INTERPRET = [R["interpret"], R["interpret_output"]]
+REF_LOCAL = [*REF_INTERPRET, R["explanation"]]
+REF_QUALITY = [*REF_INTERPRET, R["explanation"]]
+REF_FAIR = [*REF_INTERPRET, R["bias"]]
 SCALE_WORDS = {"log_odds": "log-odds", "probability": "probability", "margin": "margin", "raw": "model output"}
 
 
@@ -798,5 +801,5 @@ def _fairness_findings(result, ctx: AuditContext, cfg, ranking, groups, features
 
 
 CHECK = Check(name=NAME, run=run, config=ExplanationsConfig,
-              references=tuple(REF_LOCAL + ["EU-AI-Act Art. 10(2)(f)"]),
+              references=tuple(REF_LOCAL + [R["bias"]]),
               requires=frozenset({"tabular"}))

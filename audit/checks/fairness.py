@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from risk.catalogue import citations
+
 from ..findings import Finding, Severity, Status
 from ..metrics import amplification as amp
 from ..metrics import fairness as fm
@@ -28,8 +30,8 @@ from . import _fairness_inference as fi_check
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "fairness"
-R_BIAS, R_MEASURES, R_GROUPS = "EU-AI-Act Art. 10(2)(f)", "EU-AI-Act Art. 10(2)(g)", "EU-AI-Act Art. 13(3)(b)(v)"
-R_SPECIAL, R_FEEDBACK = "EU-AI-Act Art. 10(5)", "EU-AI-Act Art. 15(4)"
+R = citations(NAME)
+R_BIAS, R_MEASURES, R_GROUPS, R_SPECIAL, R_FEEDBACK = (R[k] for k in ("bias", "measures", "groups", "special", "feedback"))
 REFERENCES = (R_BIAS, R_MEASURES, R_GROUPS, R_SPECIAL, R_FEEDBACK)
 Criterion = Literal["demographic_parity", "equalized_odds", "equal_opportunity", "predictive_parity"]
 Scale = Literal["difference", "ratio"]

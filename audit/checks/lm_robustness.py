@@ -20,6 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from risk.catalogue import citations
+
 from ..csvsafe import write_csv
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
@@ -27,7 +29,7 @@ from ..metrics.perturbation import char_noise, cluster_flip_interval, t_interval
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "lm_robustness"
-R_ACCURACY, R_RESILIENCE = "EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(4)"
+R_ACCURACY, R_RESILIENCE = (citations(NAME)[k] for k in ("accuracy", "resilience"))
 REFERENCES = [R_ACCURACY, R_RESILIENCE]
 Kind = Literal["char_noise", "name_swap"]
 NEAR_TIE = 0.25   # |Δ| below this (two-way probability 0.44-0.56): the model barely prefers either continuation

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from risk.catalogue import citations
+
 from ..findings import Finding, Severity, Status
 from ..metrics.data_quality import share
 from ..metrics.drift import (CATEGORICAL_TEST, NUMERIC_TEST, BinnedCounts, homogeneity_p, js_distance, psi,
@@ -31,9 +33,8 @@ from ..scale.window import WindowSummary, plan_for, summarise
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "monitoring"
-R_PMM = "EU-AI-Act Art. 72(1)-(2)"
-R_RISK = "EU-AI-Act Art. 9(2)(c)"
-R_DEPLOYER = "EU-AI-Act Art. 26(5)"
+R = citations(NAME)
+R_PMM, R_RISK, R_DEPLOYER = R["pmm"], R["risk"], R["deployer"]
 REFERENCES = [R_PMM, R_RISK, R_DEPLOYER]
 NEWCOMBE = "Newcombe hybrid score interval; Fisher's exact test"
 
@@ -183,10 +184,10 @@ def _group_tests(ctx: AuditContext, cfg: MonitoringConfig, base: pd.DataFrame, w
             f"Group shares by {attribute}, window against baseline: " + ", ".join(
                 f"{r['group']} {r['window_share']:.1%} (was {r['baseline_share']:.1%})" for r in shares)
             + f"; largest change {change['group']} {d:+.1%}; chi-square test of homogeneity p = {p:.3g}.",
-            group=change["group"], references=[R_PMM, R_DEPLOYER, "EU-AI-Act Art. 10(3)"],
+            group=change["group"], references=[R_PMM, R_DEPLOYER, R["representativeness"]],
             data={"groups": shares, "test": "chi-square test of homogeneity",
                   "ci_method": f"Wilson, simultaneous over {k} groups"}))
-        refs = [R_PMM, R_RISK, "EU-AI-Act Art. 10(2)(f)"]
+        refs = [R_PMM, R_RISK, R["bias"]]
         for g in groups:
             mb, w = gb == g, wg.loc[g]
             if min(mb.sum(), w["n"]) < cfg.min_group_rows:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from risk.catalogue import citations
+
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import BIAS_CORRECTED, PERCENTILE, bootstrap_interval, interval_status
 from ..metrics.score_histogram import ScoreHistogram
@@ -11,7 +13,7 @@ from ..metrics.performance import (BIASED_UPWARDS, HIGHER_IS_BETTER, binary_metr
                                    ece_if_calibrated, multiclass_metrics, regression_metrics, resample_counts)
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
-REFERENCES = ["EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(3)", "EU-AI-Act Art. 13(3)(b)(ii)"]
+REFERENCES = list(citations("performance").values())
 TITLES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "roc_auc": "ROC AUC",
           "log_loss": "Log loss", "brier": "Brier score", "ece": "Expected calibration error",
           "mae": "Mean absolute error", "rmse": "Root mean squared error", "r2": "R²"}

@@ -10,14 +10,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from risk.catalogue import citations
+
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import PERCENTILE, bootstrap_interval, interval_status
 from ..metrics.membership import attack_auc, bootstrap_auc, epsilon_lower_bound, tpr_at_fpr, true_label_confidence
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "privacy"
-R_CONFIDENTIALITY = "EU-AI-Act Art. 15(5)"
-R_GDPR = "GDPR Art. 32"
+R_CONFIDENTIALITY, R_GDPR = (citations(NAME)[k] for k in ("confidentiality", "security"))
 REFERENCES = [R_CONFIDENTIALITY, R_GDPR]
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from risk.catalogue import citations
+
 from ..conformance import unseen_categories
 from ..csvsafe import write_csv
 from ..findings import Finding, Severity, Status
@@ -24,7 +26,7 @@ from ..metrics.perturbation import ColumnRule, build_rules, find_links, greedy_e
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "robustness"
-R_ACCURACY, R_RESILIENCE, R_ADVERSARIAL = "EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(4)", "EU-AI-Act Art. 15(5)"
+R_ACCURACY, R_RESILIENCE, R_ADVERSARIAL = (citations(NAME)[k] for k in ("accuracy", "resilience", "adversarial"))
 REFERENCES = [R_ACCURACY, R_RESILIENCE, R_ADVERSARIAL]
 
 

@@ -12,14 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from risk.catalogue import citations
+
 from ..csvsafe import write_csv
 from ..errors import AuditInputError
 from ..findings import Finding, Severity, Status
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "sae"
-R_BIAS, R_MEASURES, R_ACCURACY, R_GPAI = ("EU-AI-Act Art. 10(2)(f)", "EU-AI-Act Art. 10(2)(g)", "EU-AI-Act Art. 15",
-                                          "EU-AI-Act Art. 55(1)(a)")
+R_BIAS, R_MEASURES, R_ACCURACY, R_GPAI = (citations(NAME)[k] for k in ("bias", "measures", "accuracy", "gpai"))
 REFERENCES = (R_BIAS, R_MEASURES, R_ACCURACY, R_GPAI)
 LIMITS = [
     "Existence is not use: an SAE feature that encodes an attribute shows reliance only through the ablation and "

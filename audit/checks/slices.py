@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from risk.catalogue import citations
+
 from ..csvsafe import write_frame
 from ..findings import Finding, Severity, Status
 from ..metrics.intervals import interval_status
@@ -22,7 +24,7 @@ from ..metrics.slices import RowOutcomes, SliceSearchResult, effect_label, find_
 from .base import AuditContext, Check, CheckConfig, CheckResult
 
 NAME = "slices"
-REFERENCES = ["EU-AI-Act Art. 15(1)", "EU-AI-Act Art. 15(3)"]
+REFERENCES = list(citations(NAME).values())
 METRIC_TITLES = {"error_rate": "error rate", "false_negative_rate": "false-negative rate",
                  "calibration_gap": "calibration gap (observed minus predicted positive rate)",
                  "absolute_error": "mean absolute error"}
