@@ -58,21 +58,24 @@ def _baseline_row(engine: AuditEngine, name: str, version: str, audit_id: str | 
 
 
 def _timestamps(window: pd.DataFrame, column: str | None, src: str) -> tuple[str | None, str | None, str | None]:
+    from .scale.window import timestamp_range
     if column is None:
         if TIMESTAMP not in window:
             return None, None, None
         column = TIMESTAMP
     if column not in window:
         raise AuditInputError(f"timestamp column '{column}' is not in the window", source=src)
-    raw = window[column]
-    parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-    bad = parsed.isna() & raw.notna()
-    if bad.any() or parsed.isna().all():
-        example = raw[bad].iloc[0] if bad.any() else "(empty)"
-        raise AuditInputError(f"timestamp column '{column}' has {int(bad.sum())} value(s) that are not ISO 8601 "
-                              f"dates, e.g. {str(example)[:40]!r}", source=src)
-    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
-    return column, iso(parsed.min()), iso(parsed.max())
+    try:
+        span = timestamp_range(window, column)
+    except AuditInputError as e:
+        raise AuditInputError(str(e), source=src) from None
+    if span is None:
+        raise AuditInputError(f"timestamp column '{column}' has no values", source=src)
+    return column, *(_iso(t) for t in span)
+
+
+def _iso(t: Any) -> str:
+    return t.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def prepare_monitor(engine: AuditEngine, spec_path: str | Path, window_path: str
     if streaming:
         summary = _stream_window(ctx, cfg, window_path, streaming, ts_column)
         if summary.partial.ts_range is not None:
-            start, end = (t.isoformat().replace("+00:00", "Z") for t in summary.partial.ts_range)
+            start, end = (_iso(t) for t in summary.partial.ts_range)
         data = AuditData(summary.sample_frame(), data.label, data.protected)
     previous = [r for r in engine.records.list_audits(ref.name, limit=100_000, kind="monitor")
                 if r["model_version"] == ref.version]

@@ -102,7 +102,9 @@ def bottom_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:
     return out
 
 
-def _timestamps(chunk: pd.DataFrame, column: str | None) -> tuple[Any, Any] | None:
+def timestamp_range(chunk: pd.DataFrame, column: str | None) -> tuple[Any, Any] | None:
+    """Earliest and latest ISO 8601 timestamp of the column (None when absent or empty); a value that is not one
+    is a bad input."""
     if column is None or column not in chunk:
         return None
     raw = chunk[column]
@@ -177,7 +179,7 @@ def map_window(chunk: pd.DataFrame, plan: WindowPlan) -> WindowPartial:
         first = np.argsort(keys, kind="stable")[:plan.sample_rows]
         sample = chunk.iloc[first].assign(**{SCORE: score[first], SAMPLE_KEY: keys[first]})
     return WindowPartial(len(chunk), numeric, categorical, scores, predicted, labelled, histogram, groups,
-                         _timestamps(chunk, plan.timestamp), bottom_k(sample, plan.sample_rows))
+                         timestamp_range(chunk, plan.timestamp), bottom_k(sample, plan.sample_rows))
 
 
 @dataclass
