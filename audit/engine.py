@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from . import __version__, risk_link
+from . import __version__, checkpoints, risk_link
 from .checks import AuditContext, CheckResult, available_checks
 from .checks.base import AuditData, Check
 from .config import Settings
@@ -281,12 +281,18 @@ class AuditEngine:
         self._tag_version(result)
 
     def _tag_version(self, result: AuditResult) -> None:
+        """The version's audit tags, and a signed ledger checkpoint on the version and the audit's run (an anchor
+        outside the store, docs/security.md)."""
+        checkpoint = checkpoints.make(self.records, self.settings.home).dumps()
+        if (result.mlflow or {}).get("run_id"):
+            self.registry.client.set_tag(result.mlflow["run_id"], checkpoints.TAG, checkpoint)
+        extra = {checkpoints.TAG: checkpoint}
         if result.kind == "monitor":  # the version's audit tags stay those of its audit
             self.registry.set_version_tags(result.model.name, result.model.version, {
-                "aiaudit.monitor_id": result.audit_id, "aiaudit.monitor_status": result.status})
+                "aiaudit.monitor_id": result.audit_id, "aiaudit.monitor_status": result.status, **extra})
             return
         tier = (result.risk or {}).get("tier")
-        tags = {"aiaudit.audit_id": result.audit_id, "aiaudit.status": result.status}
+        tags = {"aiaudit.audit_id": result.audit_id, "aiaudit.status": result.status, **extra}
         if tier:
             tags["aiaudit.tier"] = tier
         self.registry.set_version_tags(result.model.name, result.model.version, tags)

@@ -370,6 +370,13 @@ def list_incidents(records: Records, policy: IncidentPolicy | None = None, as_of
     return sorted(incidents, key=lambda i: (i.submitted, i.deadline.due, i.recorded_at))
 
 
+def incident_ids(records: Records) -> list[str]:
+    """Every incident the ledger knows (rows deleted with their ids still show here)."""
+    with records.connect() as con:
+        return [r[0] for r in con.execute("SELECT DISTINCT subject FROM ledger WHERE event LIKE 'incident.%' "
+                                          "ORDER BY subject")]
+
+
 def verify_incident(records: Records, incident_id: str) -> list[str]:
     """Compare an incident's rows with the ledger entries they cite; [] when all match."""
     rows = _events(records, incident_id)

@@ -397,21 +397,25 @@ def resync_registry(engine: Any, user: User | None, audit_id: str) -> bool:
 
 def sync_registry_tags(engine: Any, audit_id: str) -> bool:
     """Write the sign-off state to the MLflow model-version tags; False when the registry is unreachable."""
+    from . import checkpoints
     row = engine.records.get_audit(audit_id)
     signoff = get_signoff(engine.records, audit_id)
     name, version = row["model_name"], row["model_version"]
+    anchor = {checkpoints.TAG: checkpoints.make(engine.records, engine.settings.home).dumps()}
     try:
         client = engine.registry.client
         if row["kind"] == "monitor":  # a reviewed window never replaces the version's audit tags
             engine.registry.set_version_tags(name, version, {
-                "aiaudit.monitor_id": audit_id, "aiaudit.monitor_status": SIGNED_OFF if signoff else row["status"]})
+                "aiaudit.monitor_id": audit_id, "aiaudit.monitor_status": SIGNED_OFF if signoff else row["status"],
+                **anchor})
         elif signoff:
             engine.registry.set_version_tags(name, version, {
                 "aiaudit.status": SIGNED_OFF, "aiaudit.signed_off_by": signoff["signed_off_by"],
                 "aiaudit.signed_off_at": signoff["signed_off_at"], "aiaudit.signoff_audit_id": audit_id,
-                "aiaudit.audit_id": audit_id})
+                "aiaudit.audit_id": audit_id, **anchor})
         else:
-            engine.registry.set_version_tags(name, version, {"aiaudit.status": row["status"], "aiaudit.audit_id": audit_id})
+            engine.registry.set_version_tags(name, version, {"aiaudit.status": row["status"], "aiaudit.audit_id": audit_id,
+                                                             **anchor})
             tags = client.get_model_version(name, version).tags
             for key in ("aiaudit.signed_off_by", "aiaudit.signed_off_at", "aiaudit.signoff_audit_id"):
                 if key in tags:
@@ -449,6 +453,26 @@ def verify_review(records: Records, audit_id: str) -> list[str]:
         e = ledger.get(r["ledger_seq"])
         if e is None or e["entry_hash"] != r["entry_hash"] or e["event"] != "audit.signoff_revoked":
             problems.append(f"sign-off revocation (ledger entry {r['ledger_seq']}) differs from the ledger")
+    return problems
+
+
+REVIEW_EVENTS = {"disposition.recorded": "dispositions", "audit.signed_off": "signoffs",
+                 "audit.signoff_revoked": "signoff_revocations", "model.promoted": "promotions"}
+
+
+def verify_all_reviews(records: Records) -> list[str]:
+    """Every review row against its ledger entry, and every review entry against its row: a row deleted (or
+    edited) while its entry stays is reported; [] when all match."""
+    ensure_schema(records)
+    with records.connect() as con:
+        entries = con.execute(f"SELECT seq, event, subject FROM ledger WHERE event IN "
+                              f"({','.join('?' * len(REVIEW_EVENTS))})", tuple(REVIEW_EVENTS)).fetchall()
+        rows = {table: {r[0] for r in con.execute(f"SELECT ledger_seq FROM {table}")}
+                for table in set(REVIEW_EVENTS.values())}
+    problems = [f"ledger entry {e['seq']} ({e['event']}, {e['subject']}) has no {REVIEW_EVENTS[e['event']]} row "
+                "(deleted)" for e in entries if e["seq"] not in rows[REVIEW_EVENTS[e["event"]]]]
+    for subject in sorted({e["subject"] for e in entries}):
+        problems += verify_review(records, subject)
     return problems
 
 

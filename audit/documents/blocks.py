@@ -424,6 +424,8 @@ def manifest_section(manifest: dict[str, Any], t: Text) -> Section:
     reg = manifest.get("regulation")
     if reg:
         inputs.append([f"{t.l('regulation')} {reg.get('name')} {reg.get('version')}", reg.get("checksum") or "—"])
+    if cp := manifest.get("ledger_checkpoint"):
+        inputs.append([f"{t.l('ledger_entry')} #{cp['size']} (Ed25519 {cp['key_id']})", cp["head"]])
     sec.add(Table([t.l("input"), "SHA-256"], inputs, caption=t.l("manifest_inputs"), kind="manifest"))
     ev = manifest["evidence"]
     if ev:

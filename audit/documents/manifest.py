@@ -45,6 +45,7 @@ def build(src: Sources, doc: str, fmt: str, lang: str, generated_at: str) -> dic
         "signoff": src.signoff.as_dict() if src.signoff else None,
         **({"monitoring_windows": [{"id": m["audit_id"], "audit_json_sha256": m["sha256"]} for m in src.monitors]}
            if src.monitors else {}),
+        **({"ledger_checkpoint": src.ledger_checkpoint} if src.ledger_checkpoint else {}),
     }
 
 

@@ -86,6 +86,7 @@ class Sources:
     monitoring_settings: dict[str, Any] | None = None  # the post-market monitoring plan's thresholds
     monitoring_settings_from: str | None = None  # "window" (as last applied) or "policy" (none run yet)
     signoff: SignOff | None = None
+    ledger_checkpoint: dict[str, Any] | None = None  # signed, at drafting time (audit.checkpoints)
     drawn: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def evidence_bytes(self, rel: str) -> bytes:
@@ -202,6 +203,8 @@ def gather(engine: Any, audit_id: str, signoff: SignOff | dict | None = None, us
     src.signoff = SignOff.coerce(signoff) if signoff is not None else current_signoff(engine.records, audit_id)
     if result.kind == "audit":
         _monitoring_plan(engine, src)
+    from ..checkpoints import make
+    src.ledger_checkpoint = make(engine.records, engine.settings.home).model_dump()
     return src
 
 

@@ -71,7 +71,7 @@ def verify_document(path: Path, engine: Any | None = None) -> VerifyReport:
     records = engine.records
     if "incident" in man:
         from .incident_report import verify as verify_incident_report
-        verify_incident_report(report, man, records, sha256_file(path))
+        verify_incident_report(report, man, records, engine.settings.home, sha256_file(path))
         return report
     audit = man.get("audit") or {}
     audit_id = report.audit_id = audit.get("id")
@@ -244,9 +244,20 @@ def verify_document(path: Path, engine: Any | None = None) -> VerifyReport:
         report.add("sign-off", None, f"signed off by {stored.who} at {stored.when} after this document was drafted; "
                                      "export again to include it")
 
+    check_ledger(report, man, records, engine.settings.home)
+    return report
+
+
+def check_ledger(report: VerifyReport, man: dict[str, Any], records: Any, home: Path) -> None:
+    """The hash chain, and the signed checkpoint the document carries: the ledger must still extend it."""
+    from ..checkpoints import check, parse, store_key_id
     chain = records.verify()
     report.add("ledger", chain.ok, f"{chain.entries} entries, chain intact" if chain.ok else chain.reason or "broken")
-    return report
+    if "ledger_checkpoint" in man:
+        cp = parse(man["ledger_checkpoint"])
+        problem = "unreadable" if cp is None else check(cp, records, store_key_id(home))
+        report.add("ledger checkpoint", problem is None, problem or f"the ledger extends the signed checkpoint of "
+                                                                    f"{cp.ts} ({cp.size} entries, key {cp.key_id})")
 
 
 def card_location_from(result: dict[str, Any]) -> Any:
