@@ -40,9 +40,7 @@ BEGIN SELECT RAISE(ABORT, 'incident_events is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS incident_events_no_delete BEFORE DELETE ON incident_events
 BEGIN SELECT RAISE(ABORT, 'incident_events is append-only'); END;
 """
-EVENTS = ("recorded", "updated", "status_changed")
 OPERATOR = "operator"  # the role the ledger names for the CLI: whoever runs it on the store's machine
-ID_PATTERN = r"^INC-[0-9]{8}-[0-9a-f]{8}$"
 
 
 class _Fields(BaseModel):
