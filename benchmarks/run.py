@@ -712,7 +712,7 @@ def summarise(parts: dict[str, dict[str, Any]], opts: argparse.Namespace, starte
     mscale = data("monitoring_scale") or {}
     local = next((p for p in mscale.get("points", []) if p["backend"] == "local"), None)
     put("monitoring_10m_peak_mb", local["peak_mb"] if local and mscale.get("rows") == 10_000_000 else None,
-        why("monitoring_scale"))
+        f"measured at {mscale['rows']:,} rows (--quick), not 10M" if mscale.get("rows") else why("monitoring_scale"))
     put("monitoring_10m_backends_identical", float(mscale["backends_identical"]) if "backends_identical" in mscale
         else None, why("monitoring_scale"))
     expl = data("explanations")
