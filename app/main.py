@@ -18,7 +18,7 @@ PAGE_ACTION = {"inventory": "audit.view", "audit": "audit.view", "monitoring": "
 
 
 def main() -> None:
-    st.set_page_config(page_title="aiaudit review", page_icon=":material/fact_check:", layout="wide")
+    st.set_page_config(page_title="aiaudit review", layout="wide")  # a Material icon would load from Google
     if "lang" not in st.session_state:
         st.session_state["lang"] = default_language()
     engine = get_engine()

@@ -14,7 +14,7 @@ from ..errors import AuditInputError
 from ..records import Records, current_actor
 from ..users import UserStore
 
-APP_MAIN = Path(__file__).resolve().parent.parent.parent / "app" / "main.py"
+APP_MAIN = Path(__file__).resolve().parent.parent.parent / "app" / "asgi.py"  # main.py behind security headers
 ADD_USER_HINT = ("no review-app accounts yet: add one with `aiaudit users add NAME --role admin` "
                  "(or start the app with AIAUDIT_ADMIN_USER and AIAUDIT_ADMIN_PASSWORD set)")
 

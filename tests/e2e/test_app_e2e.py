@@ -203,3 +203,17 @@ def test_reviewer_and_approver_go_from_sign_in_to_sign_off_and_export(browser, a
     done = run_cli("promote", ref.name, ref.version, "--alias", "production")
     assert done.returncode == 0, done.stderr
     assert registry.resolve(f"models:/{ref.name}@production").version == ref.version
+
+
+def test_the_app_sends_security_headers_and_works_under_its_policy(browser, app_url, e2e_case):
+    """CSP, no framing, no sniffing; and the page still signs in with the policy enforced (no violation)."""
+    page = browser.new_page()
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    headers = page.goto(app_url).headers
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "default-src 'self'" in headers["content-security-policy"]
+    _sign_in(page, app_url, "e2e-rita")
+    assert not violations, violations
+    page.close()
