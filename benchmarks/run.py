@@ -22,6 +22,8 @@ Parts
                 estimate vs NannyML's CBPE (own venv benchmarks/.venvs/monitoring); --quick: 200k rows.
 - monitoring_scale  benchmarks.bench_monitoring_scale: a 10M-row window through `aiaudit monitor --stream`,
                 local and Dask: seconds, peak memory of the process tree, identical findings (--quick: 1M).
+- ledger        benchmarks.bench_ledger: ledger appends vs a plain SQLite insert of the same rows, and verify of a
+                1M-entry ledger (--quick: 100k).
 - explanations  benchmarks.bench_explanations: SHAP vs XGBoost pred_contribs; LIME 20 x 5.
 - robustness    benchmarks.bench_robustness: slices + robustness vs a Giskard 2.x scan (own venv).
 - rai           Microsoft Responsible AI Toolbox (responsibleai 0.36, own venv under
@@ -77,12 +79,14 @@ TARGETS = {  # metric -> (comparison, bound, statement)
     "cbpe_difference_vs_nannyml": ("<=", 0.005, "the two label-free AUC estimates within 0.005"),
     "monitoring_10m_peak_mb": ("<=", 2048.0, "a 10M-row monitoring window streams within 2 GB peak resident memory"),
     "monitoring_10m_backends_identical": (">=", 1.0, "the 10M-row window gives identical findings locally and on Dask"),
+    "ledger_append_overhead": ("<=", 2.0, "hash-chained ledger appends at most 2x a plain SQLite insert of the same rows"),
+    "ledger_verify_1m_seconds": ("<=", 10.0, "verify a 1M-entry ledger in at most 10 s"),
     "shap_time_ratio_vs_pred_contribs": ("<=", 1.3, "SHAP within 1.3x of XGBoost pred_contribs"),
     "scaling_10m_peak_mb": ("<=", 2048.0, "10M-row audit within 2 GB peak resident memory"),
 }
-TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "monitoring_peers": 3600, "monitoring_scale": 3600, "explanations": 1800, "robustness": 4800, "rai": 7200,
+TIMEOUTS = {"fairness": 1800, "calibration": 3600, "monitoring": 3600, "monitoring_peers": 3600, "monitoring_scale": 3600, "ledger": 1800, "explanations": 1800, "robustness": 4800, "rai": 7200,
             "full_audit": 2400, "scale": 5400, "sae": 5400, "setup": 900}
-ORDER = ["setup", "fairness", "calibration", "monitoring", "monitoring_peers", "monitoring_scale", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
+ORDER = ["setup", "fairness", "calibration", "monitoring", "monitoring_peers", "monitoring_scale", "ledger", "explanations", "robustness", "rai", "full_audit", "scale", "sae"]
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -172,6 +176,11 @@ def part_monitoring_peers(opts: argparse.Namespace) -> dict[str, Any]:
 def part_monitoring_scale(opts: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.bench_monitoring_scale import main
     return main(["--rows", "1000000", "--out", str(RESULTS / "monitoring_scale-quick.json")] if opts.quick else [])
+
+
+def part_ledger(opts: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.bench_ledger import main
+    return main(["--verify-entries", "100000", "--out", str(RESULTS / "ledger-quick.json")] if opts.quick else [])
 
 
 def part_explanations(opts: argparse.Namespace) -> dict[str, Any]:
@@ -587,7 +596,7 @@ def part_full_audit(opts: argparse.Namespace) -> dict[str, Any]:
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "setup": part_setup, "fairness": part_fairness, "calibration": part_calibration,
     "monitoring": part_monitoring, "monitoring_peers": part_monitoring_peers,
-    "monitoring_scale": part_monitoring_scale, "explanations": part_explanations,
+    "monitoring_scale": part_monitoring_scale, "ledger": part_ledger, "explanations": part_explanations,
     "robustness": part_robustness, "rai": part_rai,
     "full_audit": part_full_audit, "scale": part_scale, "sae": part_sae}
 
@@ -715,6 +724,10 @@ def summarise(parts: dict[str, dict[str, Any]], opts: argparse.Namespace, starte
         f"measured at {mscale['rows']:,} rows (--quick), not 10M" if mscale.get("rows") else why("monitoring_scale"))
     put("monitoring_10m_backends_identical", float(mscale["backends_identical"]) if "backends_identical" in mscale
         else None, why("monitoring_scale"))
+    led = data("ledger") or {}
+    put("ledger_append_overhead", (led.get("append") or {}).get("overhead"), why("ledger"))
+    verify_1m = (led.get("verify") or {}).get("seconds") if (led.get("verify") or {}).get("entries") == 1_000_000 else None
+    put("ledger_verify_1m_seconds", verify_1m, why("ledger") if not led else "measured on fewer entries (--quick)")
     expl = data("explanations")
     put("shap_time_ratio_vs_pred_contribs",
         round(expl["shap_time_ratio_vs_pred_contribs"], 3) if expl and expl.get("shap_time_ratio_vs_pred_contribs") else None,
