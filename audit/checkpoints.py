@@ -139,3 +139,16 @@ def anchored(registry: Any) -> Iterator[tuple[str, Checkpoint | None]]:
     for mv in client.search_model_versions(max_results=10_000):
         if TAG in (mv.tags or {}):
             yield f"models:/{mv.name}/{mv.version}", parse(mv.tags[TAG])
+
+
+def ledger_items(manifest: dict[str, Any], records: Records, home: Path) -> list[tuple[str, bool, str]]:
+    """What `aiaudit verify` reports about the ledger behind a document: the chain, then the ledger against the
+    signed checkpoint in the document's manifest."""
+    chain = records.verify()
+    items = [("ledger", chain.ok, f"{chain.entries} entries, chain intact" if chain.ok else chain.reason or "broken")]
+    if "ledger_checkpoint" in manifest:
+        cp = parse(manifest["ledger_checkpoint"])
+        problem = "unreadable" if cp is None else check(cp, records, store_key_id(home))
+        items.append(("ledger checkpoint", problem is None, problem or f"the ledger extends the signed checkpoint of "
+                                                                       f"{cp.ts} ({cp.size} entries, key {cp.key_id})"))
+    return items

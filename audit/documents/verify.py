@@ -250,14 +250,9 @@ def verify_document(path: Path, engine: Any | None = None) -> VerifyReport:
 
 def check_ledger(report: VerifyReport, man: dict[str, Any], records: Any, home: Path) -> None:
     """The hash chain, and the signed checkpoint the document carries: the ledger must still extend it."""
-    from ..checkpoints import check, parse, store_key_id
-    chain = records.verify()
-    report.add("ledger", chain.ok, f"{chain.entries} entries, chain intact" if chain.ok else chain.reason or "broken")
-    if "ledger_checkpoint" in man:
-        cp = parse(man["ledger_checkpoint"])
-        problem = "unreadable" if cp is None else check(cp, records, store_key_id(home))
-        report.add("ledger checkpoint", problem is None, problem or f"the ledger extends the signed checkpoint of "
-                                                                    f"{cp.ts} ({cp.size} entries, key {cp.key_id})")
+    from ..checkpoints import ledger_items
+    for name, ok, detail in ledger_items(man, records, home):
+        report.add(name, ok, detail)
 
 
 def card_location_from(result: dict[str, Any]) -> Any:
