@@ -177,18 +177,19 @@ class AuditEngine:
         audit_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         partial = self.settings.audits_dir / f".partial-{audit_id}"
         staging = self.settings.audits_dir / f".staging-{audit_id}"
-        (staging / "evidence").mkdir(parents=True)
-        (staging / "pid").write_text(str(os.getpid()))
-        os.replace(staging, partial)  # a partial directory never appears without its owner's pid
         ref = prepared.model_ref
         self.records.log("audit.started", audit_id, {"spec_digest": prepared.spec.digest, "model": ref.uri,
                                                      "dataset_sha256": prepared.dataset_info.sha256,
                                                      **({"kind": "monitor", "baseline": prepared.window.baseline_audit_id}
                                                         if prepared.window else {})})
-        try:
+        try:  # from here on an interruption at any point is cleaned up and recorded as audit.failed
+            (staging / "evidence").mkdir(parents=True)
+            (staging / "pid").write_text(str(os.getpid()))
+            os.replace(staging, partial)  # a partial directory never appears without its owner's pid
             result = self._execute(prepared, audit_id, created, partial)
             self._publish(result, partial)
         except BaseException as e:
+            shutil.rmtree(staging, ignore_errors=True)
             self._fail(audit_id, partial, f"{type(e).__name__}: {e}")
             raise
         if out_dir is not None:
