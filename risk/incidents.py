@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from . import strict_yaml
 from .errors import RegulationError
-from .regulation import DEFAULT_REGULATION, Source, TextFile, regulation_dir
+from .regulation import DEFAULT_REGULATION, Review, Source, TextFile, regulation_dir
 
 Lang = Literal["en", "ko"]
 LANGS: tuple[str, ...] = ("en", "ko")
@@ -48,13 +48,6 @@ class Cite(Label):
     """A citation: a stable point-level id and how it is written in each language."""
 
     id: str = Field(pattern=r"^eu\.aia\.[A-Za-z0-9_.-]+$")
-
-
-class Review(_Strict):
-    reviewed_by: str | None = None
-    reviewed_on: dt.date | None = None
-    legal_signoff: bool = False
-    note: str | None = None
 
 
 class Category(_Strict):
